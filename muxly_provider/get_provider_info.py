@@ -1,0 +1,67 @@
+"""Provider metadata read by Airflow's ProvidersManager (entry point ``apache_airflow_provider``).
+
+Kept free of imports: Airflow calls it on every ``airflow`` command.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def _option(description: str, default: str | None, example: str | None = None, *, kind: str = "string",
+            sensitive: bool = False) -> dict[str, Any]:
+    option: dict[str, Any] = {
+        "description": description,
+        "version_added": "0.1.0",
+        "type": kind,
+        "example": example,
+        "default": default,
+    }
+    if sensitive:
+        option["sensitive"] = True
+    return option
+
+
+def get_provider_info() -> dict[str, Any]:
+    """Return the provider's metadata (name, config section, DB manager, CLI)."""
+    return {
+        "package-name": "airflow-provider-muxly",
+        "name": "Muxly",
+        "description": "Config-driven data pipelines: connectors, routing rules, destinations and jobs as rows.",
+        "versions": ["0.1.0"],
+        "db-managers": ["muxly_provider.db.manager.MuxlyDBManager"],
+        "cli": ["muxly_provider.cli.definition.get_muxly_cli_commands"],
+        "config": {
+            "muxly": {
+                "description": "Settings of the Muxly provider.",
+                "options": {
+                    "sql_alchemy_conn": _option(
+                        "SQLAlchemy URL of Muxly's database (its own connection: Airflow hides its metadata "
+                        "URL from workers). Empty means a SQLite file muxly.db in AIRFLOW_HOME. It may name the "
+                        "same PostgreSQL database as Airflow's; the tables then live in the schema db_schema.",
+                        "",
+                        "postgresql+psycopg2://airflow:airflow@postgres/airflow",
+                        sensitive=True,
+                    ),
+                    "db_schema": _option(
+                        "PostgreSQL schema that holds Muxly's tables (ignored on SQLite).", "muxly", "muxly"
+                    ),
+                    "staging_path": _option(
+                        "Where extract tasks stage records (a local folder or an object-storage URL such as "
+                        "s3://bucket/muxly). Empty means AIRFLOW_HOME/muxly/staging.",
+                        "",
+                        "s3://my-bucket/muxly/staging",
+                    ),
+                    "files_root": _option(
+                        "Folder that relative file paths of connectors and destinations resolve against. "
+                        "Empty means AIRFLOW_HOME/muxly/files.",
+                        "",
+                        "/data/muxly",
+                    ),
+                    "webhook_max_body_bytes": _option(
+                        "Largest webhook request body accepted, in bytes.", "1048576", "1048576", kind="integer"
+                    ),
+                },
+            }
+        },
+    }
