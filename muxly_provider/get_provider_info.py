@@ -8,8 +8,14 @@ from __future__ import annotations
 from typing import Any
 
 
-def _option(description: str, default: str | None, example: str | None = None, *, kind: str = "string",
-            sensitive: bool = False) -> dict[str, Any]:
+def _option(
+    description: str,
+    default: str | None,
+    example: str | None = None,
+    *,
+    kind: str = "string",
+    sensitive: bool = False,
+) -> dict[str, Any]:
     option: dict[str, Any] = {
         "description": description,
         "version_added": "0.1.0",
@@ -59,7 +65,10 @@ def get_provider_info() -> dict[str, Any]:
                         "/data/muxly",
                     ),
                     "webhook_max_body_bytes": _option(
-                        "Largest webhook request body accepted, in bytes.", "1048576", "1048576", kind="integer"
+                        "Largest webhook request body accepted, in bytes.",
+                        "1048576",
+                        "1048576",
+                        kind="integer",
                     ),
                 },
             }

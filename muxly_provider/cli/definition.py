@@ -18,7 +18,9 @@ def get_muxly_cli_commands() -> list[Any]:
 
     arg_to_revision = Arg(("--to-revision",), help="Alembic revision to migrate to (default: head)")
     arg_to_revision_required = Arg(
-        ("--to-revision",), help="Alembic revision to downgrade to ('base' removes every table)", required=True
+        ("--to-revision",),
+        help="Alembic revision to downgrade to ('base' removes every table)",
+        required=True,
     )
     arg_yes = Arg(("-y", "--yes"), help="Do not ask for confirmation", action="store_true")
     arg_sql = Arg(("-s", "--show-sql-only"), help="Print the SQL instead of running it", action="store_true")
@@ -27,31 +29,60 @@ def get_muxly_cli_commands() -> list[Any]:
         ("--include-secrets",), help="Write secrets in clear text instead of '***'", action="store_true"
     )
     arg_file = Arg(("file",), help="YAML file written by 'airflow muxly config export' or by hand")
-    arg_dry_run = Arg(("--dry-run",), help="Validate and show what would change, write nothing",
-                      action="store_true")
+    arg_dry_run = Arg(
+        ("--dry-run",), help="Validate and show what would change, write nothing", action="store_true"
+    )
     arg_output_format = Arg(
         ("--output-format",), help="Output format", choices=("table", "json"), default="table"
     )
 
     db_commands = (
-        ActionCommand(name="migrate", help="Create or upgrade Muxly's tables in [muxly] sql_alchemy_conn",
-                      func=cmd("db_command", "migrate"), args=(arg_to_revision, arg_sql)),
-        ActionCommand(name="downgrade", help="Downgrade Muxly's tables to a revision",
-                      func=cmd("db_command", "downgrade"), args=(arg_to_revision_required, arg_sql, arg_yes)),
-        ActionCommand(name="check", help="Exit 0 when Muxly's tables are at the newest revision, else 1",
-                      func=cmd("db_command", "check"), args=()),
+        ActionCommand(
+            name="migrate",
+            help="Create or upgrade Muxly's tables in [muxly] sql_alchemy_conn",
+            func=cmd("db_command", "migrate"),
+            args=(arg_to_revision, arg_sql),
+        ),
+        ActionCommand(
+            name="downgrade",
+            help="Downgrade Muxly's tables to a revision",
+            func=cmd("db_command", "downgrade"),
+            args=(arg_to_revision_required, arg_sql, arg_yes),
+        ),
+        ActionCommand(
+            name="check",
+            help="Exit 0 when Muxly's tables are at the newest revision, else 1",
+            func=cmd("db_command", "check"),
+            args=(),
+        ),
     )
     config_commands = (
-        ActionCommand(name="export", help="Write every configuration table as YAML (secrets redacted)",
-                      func=cmd("config_command", "export_config"), args=(arg_output, arg_include_secrets)),
-        ActionCommand(name="import", help="Validate a YAML file, then upsert its rows by id in one transaction",
-                      func=cmd("config_command", "import_config"), args=(arg_file, arg_dry_run)),
+        ActionCommand(
+            name="export",
+            help="Write every configuration table as YAML (secrets redacted)",
+            func=cmd("config_command", "export_config"),
+            args=(arg_output, arg_include_secrets),
+        ),
+        ActionCommand(
+            name="import",
+            help="Validate a YAML file, then upsert its rows by id in one transaction",
+            func=cmd("config_command", "import_config"),
+            args=(arg_file, arg_dry_run),
+        ),
     )
     jobs_commands = (
-        ActionCommand(name="list", help="List the jobs and their DAG ids",
-                      func=cmd("jobs_command", "list_jobs"), args=(arg_output_format,)),
-        ActionCommand(name="validate", help="List every job row that cannot become a DAG, with the reason",
-                      func=cmd("jobs_command", "validate_jobs"), args=(arg_output_format,)),
+        ActionCommand(
+            name="list",
+            help="List the jobs and their DAG ids",
+            func=cmd("jobs_command", "list_jobs"),
+            args=(arg_output_format,),
+        ),
+        ActionCommand(
+            name="validate",
+            help="List every job row that cannot become a DAG, with the reason",
+            func=cmd("jobs_command", "validate_jobs"),
+            args=(arg_output_format,),
+        ),
     )
     return [
         GroupCommand(

@@ -128,7 +128,7 @@ class Route(Base):
     connector_id: Mapped[str] = mapped_column(Text, _fk("connectors.id"), nullable=False)
     enabled: Mapped[bool] = _enabled()
     error_handling: Mapped[str] = mapped_column(
-        Text, nullable=False, server_default=text("'{\"mode\": \"continue\"}'")
+        Text, nullable=False, server_default=text('\'{"mode": "continue"}\'')
     )
     created_at: Mapped[datetime] = _created()
     updated_at: Mapped[datetime] = _updated()

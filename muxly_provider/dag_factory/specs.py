@@ -1,0 +1,259 @@
+"""Turn job rows into plain, validated DAG specs, isolating every bad row as a :class:`JobProblem`.
+
+A spec holds ids, names and numbers only (never a secret): the operators load the full configuration at run
+time. Everything here is deterministic for unchanged rows (sorted, no clock, no network).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from muxly_provider.connectors import registry as connector_registry
+from muxly_provider.dag_factory.naming import dag_id_for
+from muxly_provider.db.snapshot import ConfigSnapshot, Row
+from muxly_provider.exceptions import MuxlyConfigError, MuxlyError
+
+CRON_PRESETS: Mapping[str, str] = {
+    "@hourly": "0 * * * *",
+    "@daily": "0 0 * * *",
+    "@midnight": "0 0 * * *",
+    "@weekly": "0 0 * * 0",
+    "@monthly": "0 0 1 * *",
+    "@yearly": "0 0 1 1 *",
+    "@annually": "0 0 1 1 *",
+}
+
+ACTIONS_NEEDING_ROUTES = frozenset({"sync", "pipeline"})
+
+
+@dataclass(frozen=True)
+class JobProblem:
+    """Why a job row cannot become a DAG."""
+
+    job_id: str
+    dag_id: str
+    field: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class JobDagSpec:
+    """Everything the DAG builder needs about one job (ids and numbers, no secrets)."""
+
+    job_id: str
+    dag_id: str
+    name: str
+    job_type: str
+    cron: str | None
+    timezone: str
+    connector_id: str
+    connector_name: str
+    connector_type: str
+    action_type: str
+    max_retries: int
+    backoff_strategy: str
+    timeout_seconds: int
+    routes: tuple[tuple[str, str], ...] = ()
+    destinations: tuple[tuple[str, str, str], ...] = ()
+    tags: tuple[str, ...] = field(default=())
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-able dict (for the last-good cache)."""
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> JobDagSpec:
+        """Rebuild a spec written by :meth:`to_json`."""
+        values = dict(data)
+        values["routes"] = tuple(tuple(r) for r in values.get("routes", ()))
+        values["destinations"] = tuple(tuple(d) for d in values.get("destinations", ()))
+        values["tags"] = tuple(values.get("tags", ()))
+        return cls(**values)
+
+
+def normalize_cron(expression: str | None) -> str:
+    """Check a five-field cron expression or preset and return the five-field form.
+
+    :raises ValueError: with the reason when it is not valid
+    """
+    from croniter import croniter
+
+    text = (expression or "").strip()
+    if not text:
+        raise ValueError("a cron job needs a schedule")
+    cron = CRON_PRESETS.get(text.lower(), text)
+    if cron.startswith("@"):
+        raise ValueError(f"unknown preset {text!r}; use one of {', '.join(CRON_PRESETS)}")
+    if len(cron.split()) != 5:
+        raise ValueError(f"{text!r} is not a five-field cron expression")
+    if not croniter.is_valid(cron):
+        raise ValueError(f"{text!r} is not a valid cron expression")
+    return cron
+
+
+def _check_timezone(name: str) -> None:
+    import pendulum
+
+    try:
+        pendulum.timezone(name)
+    except Exception as exc:
+        raise ValueError(f"unknown timezone {name!r}") from exc
+
+
+def _json(row: Row, column: str) -> Any:
+    value = row.get(column)
+    return json.loads(value) if isinstance(value, str) and value.strip() else (value or {})
+
+
+def _route_targets(snapshot: ConfigSnapshot, route_ids: list[str]) -> tuple[tuple[str, str, str], ...]:
+    destinations = snapshot.by_id("destinations")
+    rules_of_route: dict[str, list[str]] = {}
+    for link in snapshot.rows("route_rules"):
+        rules_of_route.setdefault(link["route_id"], []).append(link["rule_id"])
+    dests_of_rule: dict[str, list[str]] = {}
+    for link in snapshot.rows("rule_destinations"):
+        dests_of_rule.setdefault(link["rule_id"], []).append(link["destination_id"])
+    routes = snapshot.by_id("routes")
+    ids: set[str] = set()
+    for route_id in route_ids:
+        for rule_id in rules_of_route.get(route_id, []):
+            ids.update(dests_of_rule.get(rule_id, []))
+        handling = _json(routes[route_id], "error_handling") if route_id in routes else {}
+        for key in ("default_destination_id", "dead_letter_destination_id", "error_destination_id"):
+            if isinstance(handling, dict) and handling.get(key):
+                ids.add(str(handling[key]))
+    return tuple(
+        (d, str(destinations[d]["name"]), str(destinations[d]["destination_type"]))
+        for d in sorted(ids)
+        if d in destinations
+    )
+
+
+def _validate(table: str, row: Row) -> None:
+    from muxly_provider.config.validation import validate_row
+
+    validate_row(table, row)
+
+
+def _spec_for(job: Row, snapshot: ConfigSnapshot) -> JobDagSpec:
+    job_id = str(job["id"])
+    _validate("scheduler_jobs", job)
+    params = _json(job, "action_params")
+    connector = snapshot.by_id("connectors").get(job["connector_id"])
+    if connector is None:
+        raise MuxlyConfigError(
+            "scheduler_jobs", job_id, "connector_id", f"an existing connector, got {job['connector_id']!r}"
+        )
+    if not connector["enabled"]:
+        raise MuxlyConfigError(
+            "scheduler_jobs", job_id, "connector_id", f"an enabled connector; {connector['id']!r} is disabled"
+        )
+    _validate("connectors", connector)
+    connector_type = str(connector["connector_type"])
+    try:
+        connector_class = connector_registry.get_connector_class(connector_type)
+    except MuxlyError as exc:
+        raise MuxlyConfigError("connectors", str(connector["id"]), "connector_type", str(exc)) from exc
+    action = str(job["action_type"])
+    if action not in connector_class.supported_actions:
+        raise MuxlyConfigError(
+            "scheduler_jobs",
+            job_id,
+            "action_type",
+            f"an action the {connector_type!r} connector supports "
+            f"({', '.join(sorted(connector_class.supported_actions))}), got {action!r}",
+        )
+    cron: str | None = None
+    timezone = str(params.get("timezone") or "UTC")
+    try:
+        _check_timezone(timezone)
+        if job["job_type"] == "cron":
+            cron = normalize_cron(job.get("schedule"))
+    except ValueError as exc:
+        field_name = "schedule" if "timezone" not in str(exc) else "action_params.timezone"
+        raise MuxlyConfigError("scheduler_jobs", job_id, field_name, str(exc)) from exc
+    routes = snapshot.by_id("routes")
+    if action == "pipeline":
+        route_ids = [str(params.get("route_id"))]
+        if route_ids[0] not in routes:
+            raise MuxlyConfigError(
+                "scheduler_jobs",
+                job_id,
+                "action_params.route_id",
+                f"an existing route, got {params.get('route_id')!r}",
+            )
+    else:
+        route_ids = sorted(
+            r for r, row in routes.items() if row["connector_id"] == connector["id"] and row["enabled"]
+        )
+    if action == "export":
+        wanted = [str(d) for d in params.get("destination_ids") or []]
+        known = snapshot.by_id("destinations")
+        missing = [d for d in wanted if d not in known]
+        if missing:
+            raise MuxlyConfigError(
+                "scheduler_jobs",
+                job_id,
+                "action_params.destination_ids",
+                f"existing destinations; unknown: {', '.join(missing)}",
+            )
+        destinations = tuple(
+            (d, str(known[d]["name"]), str(known[d]["destination_type"])) for d in sorted(wanted)
+        )
+        route_ids = []
+    else:
+        destinations = _route_targets(snapshot, route_ids)
+    return JobDagSpec(
+        job_id=job_id,
+        dag_id=dag_id_for(job_id),
+        name=str(job["name"]),
+        job_type=str(job["job_type"]),
+        cron=cron,
+        timezone=timezone,
+        connector_id=str(connector["id"]),
+        connector_name=str(connector["name"]),
+        connector_type=connector_type,
+        action_type=action,
+        max_retries=int(job["max_retries"]),
+        backoff_strategy=str(job["backoff_strategy"]),
+        timeout_seconds=int(job["timeout_seconds"]),
+        routes=tuple((r, str(routes[r]["name"])) for r in route_ids),
+        destinations=destinations,
+        tags=("muxly", f"muxly:{connector['id']}"),
+    )
+
+
+def build_job_specs(snapshot: ConfigSnapshot) -> tuple[list[JobDagSpec], list[JobProblem]]:
+    """Validate every enabled job row; return the good ones as specs and the bad ones as problems.
+
+    Two jobs whose ids map to the same DAG id: the first (by id) wins, the other is a problem.
+    """
+    specs: list[JobDagSpec] = []
+    problems: list[JobProblem] = []
+    seen: dict[str, str] = {}
+    for job in snapshot.rows("scheduler_jobs"):
+        if not job["enabled"]:
+            continue
+        job_id = str(job["id"])
+        dag_id = dag_id_for(job_id)
+        if dag_id in seen:
+            problems.append(
+                JobProblem(
+                    job_id, dag_id, "id", f"its DAG id {dag_id} is already used by job {seen[dag_id]!r}"
+                )
+            )
+            continue
+        try:
+            spec = _spec_for(job, snapshot)
+        except MuxlyConfigError as exc:
+            problems.append(JobProblem(job_id, dag_id, f"{exc.table}.{exc.field}", exc.expected))
+            continue
+        except (ValueError, TypeError, KeyError) as exc:
+            problems.append(JobProblem(job_id, dag_id, "row", f"{type(exc).__name__}: {exc}"))
+            continue
+        seen[dag_id] = job_id
+        specs.append(spec)
+    return specs, problems

@@ -1,0 +1,139 @@
+"""Write ``job_executions`` rows: one per Airflow DAG run, idempotent, merged from several writers.
+
+The listener (scheduler, api-server, ``dag.test()``) writes the run's status, attempt, trigger and timing; the
+operators merge their counts into ``result``. Both upsert the row whose id is derived from the DAG id and the
+run id, so the same run never yields two rows whichever writer comes first.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Engine, select, update
+from sqlalchemy.exc import IntegrityError
+
+from muxly_provider.db.models import metadata
+
+_NAMESPACE = uuid.UUID("6c1f8f5e-3a0b-4f55-9d0e-7b3c2f8e9a10")
+
+FINAL_STATUSES = frozenset({"success", "failed"})
+
+
+def execution_id(dag_id: str, run_id: str) -> str:
+    """The id of the ``job_executions`` row of a DAG run (a UUID derived from both ids)."""
+    return str(uuid.uuid5(_NAMESPACE, f"{dag_id}\n{run_id}"))
+
+
+def _naive_utc(value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    if value.tzinfo is not None:
+        value = value.astimezone(UTC).replace(tzinfo=None)
+    return value
+
+
+@dataclass(frozen=True)
+class ExecutionUpdate:
+    """What one writer knows about a run; ``None`` fields are left as they are.
+
+    :param job_id: the job's id
+    :param dag_id: the DAG id
+    :param run_id: the DAG run id
+    :param status: ``queued``, ``running``, ``success`` or ``failed``
+    :param start_time: when the run started
+    :param end_time: when it ended
+    :param attempt: how many times the run has been started
+    :param triggered_by: who started it (``schedule``, ``manual``, ``api``, ...)
+    :param result: keys merged into the ``result`` JSON
+    :param error_if_missing: an ``error`` for ``result`` unless an operator already recorded a better one
+    """
+
+    job_id: str
+    dag_id: str
+    run_id: str
+    status: str | None = None
+    start_time: datetime | None = None
+    end_time: datetime | None = None
+    attempt: int | None = None
+    triggered_by: str | None = None
+    result: Mapping[str, Any] | None = None
+    error_if_missing: str | None = None
+
+
+def _merge_result(current: str | None, update_: ExecutionUpdate) -> str:
+    try:
+        merged: dict[str, Any] = json.loads(current) if current else {}
+        if not isinstance(merged, dict):
+            merged = {}
+    except ValueError:
+        merged = {}
+    merged.update(update_.result or {})
+    if update_.error_if_missing and not merged.get("error"):
+        merged["error"] = update_.error_if_missing
+    merged["dag_id"] = update_.dag_id
+    merged["run_id"] = update_.run_id
+    return json.dumps(merged, sort_keys=True, default=str)
+
+
+def upsert_execution(engine: Engine, update_: ExecutionUpdate) -> str:
+    """Create or update the run's row and return its id.
+
+    A final status (``success``/``failed``) is never replaced by ``running`` from a late writer unless the
+    attempt grows (a cleared run starting again).
+    """
+    row_id = execution_id(update_.dag_id, update_.run_id)
+    for _ in range(3):
+        try:
+            with engine.begin() as conn:
+                table = metadata.tables["job_executions"]
+                existing = (
+                    conn.execute(select(table).where(table.c.id == row_id).with_for_update())
+                    .mappings()
+                    .first()
+                )
+                now = datetime.now(UTC).replace(tzinfo=None)
+                if existing is None:
+                    conn.execute(
+                        table.insert().values(
+                            id=row_id,
+                            job_id=update_.job_id,
+                            start_time=_naive_utc(update_.start_time) or now,
+                            end_time=_naive_utc(update_.end_time),
+                            status=update_.status or "queued",
+                            result=_merge_result(None, update_),
+                            attempt=update_.attempt or 1,
+                            triggered_by=update_.triggered_by or "manual",
+                            created_at=now,
+                            updated_at=now,
+                        )
+                    )
+                    return row_id
+                values: dict[str, Any] = {
+                    "updated_at": now,
+                    "result": _merge_result(existing["result"], update_),
+                }
+                restarted = update_.attempt is not None and update_.attempt > existing["attempt"]
+                if update_.status and (
+                    restarted or existing["status"] not in FINAL_STATUSES or update_.status in FINAL_STATUSES
+                ):
+                    values["status"] = update_.status
+                    if restarted and update_.status not in FINAL_STATUSES:
+                        values["end_time"] = None
+                if update_.attempt is not None:
+                    values["attempt"] = max(update_.attempt, existing["attempt"])
+                if update_.triggered_by:
+                    values["triggered_by"] = update_.triggered_by
+                if update_.start_time is not None and (restarted or existing["start_time"] is None):
+                    values["start_time"] = _naive_utc(update_.start_time)
+                if update_.end_time is not None:
+                    values["end_time"] = _naive_utc(update_.end_time)
+                conn.execute(update(table).where(table.c.id == row_id).values(**values))
+                return row_id
+        except IntegrityError:
+            continue  # a concurrent writer inserted the row first: update it on the next pass
+    raise RuntimeError(f"could not upsert job_executions row {row_id}")

@@ -1,0 +1,1 @@
+"""Running a job: load its validated configuration, fetch, route and deliver."""

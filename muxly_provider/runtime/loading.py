@@ -1,0 +1,225 @@
+"""Load one job's configuration for a run: validated, secrets decrypted, routes compiled into specs."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Engine
+
+from muxly_provider.connectors.base import ConnectorContext
+from muxly_provider.db.snapshot import ConfigSnapshot, Row, load_snapshot
+from muxly_provider.destinations.base import DestinationContext
+from muxly_provider.exceptions import MuxlyConfigError
+from muxly_provider.routing.specs import ErrorHandlingSpec, RouteSpec, RuleSpec, TransformationSpec
+
+
+@dataclass(frozen=True)
+class JobRuntime:
+    """What a run of one job needs."""
+
+    job_id: str
+    name: str
+    action_type: str
+    action_params: Mapping[str, Any]
+    connector: ConnectorContext
+    routes: tuple[RouteSpec, ...] = ()
+    destinations: Mapping[str, DestinationContext] = field(default_factory=dict)
+    disabled_destinations: frozenset[str] = frozenset()
+    export_destination_ids: tuple[str, ...] = ()
+    secrets: tuple[str, ...] = ()
+
+
+def _json(value: Any) -> Any:
+    if isinstance(value, str):
+        return json.loads(value) if value.strip() else None
+    return value
+
+
+def _decrypted(table: str, row: Row) -> dict[str, Any]:
+    """The row with JSON columns parsed and secrets decrypted."""
+    from muxly_provider.crypto import decrypt_row_secrets
+
+    parsed = dict(row)
+    for column in ("auth_settings", "connection_settings", "config", "action_params", "error_handling"):
+        if column in parsed:
+            try:
+                parsed[column] = _json(parsed[column])
+            except ValueError as exc:
+                raise MuxlyConfigError(table, str(row.get("id")), column, f"valid JSON ({exc})") from exc
+    return decrypt_row_secrets(table, parsed)
+
+
+def _collect_secrets(value: Any, out: list[str], secret: bool = False) -> None:
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            _collect_secrets(item, out, secret or key in {"params", "password", "token", "api_key"})
+    elif isinstance(value, list):
+        for item in value:
+            _collect_secrets(item, out, secret)
+    elif secret and isinstance(value, str) and value:
+        out.append(value)
+
+
+def _error_handling(route: Row) -> ErrorHandlingSpec:
+    from muxly_provider.config.validation import validate_row
+
+    spec = validate_row("routes", route)
+    handling: Any = getattr(spec, "error_handling", None)
+    if handling is None:
+        return ErrorHandlingSpec()
+    return ErrorHandlingSpec(
+        mode=handling.mode,
+        default_destination_id=handling.default_destination_id,
+        dead_letter_destination_id=handling.dead_letter_destination_id,
+        max_failed_records=handling.max_failed_records,
+    )
+
+
+def _route_specs(snapshot: ConfigSnapshot, route_rows: list[Row]) -> tuple[RouteSpec, ...]:
+    from muxly_provider.config.validation import validate_row
+
+    rules = snapshot.by_id("routing_rules")
+    steps_of: dict[str, list[TransformationSpec]] = {}
+    for step in snapshot.rows("rule_transformations"):
+        validate_row("rule_transformations", step)
+        steps_of.setdefault(step["rule_id"], []).append(
+            TransformationSpec(
+                id=str(step["id"]),
+                transformation_type=str(step["transformation_type"]),
+                config=_json(step["config"]) or {},
+                sequence_order=int(step["sequence_order"]),
+            )
+        )
+    dests_of: dict[str, list[str]] = {}
+    for link in snapshot.rows("rule_destinations"):
+        dests_of.setdefault(link["rule_id"], []).append(str(link["destination_id"]))
+    specs = []
+    for route in route_rows:
+        rule_specs = []
+        for link in snapshot.rows("route_rules"):
+            if link["route_id"] != route["id"]:
+                continue
+            rule = rules.get(link["rule_id"])
+            if rule is None or not rule["enabled"]:
+                continue
+            validate_row("routing_rules", rule)
+            rule_specs.append(
+                RuleSpec(
+                    id=str(rule["id"]),
+                    name=str(rule["name"]),
+                    condition=_condition_text(rule["condition"]),
+                    destination_ids=tuple(sorted(dests_of.get(rule["id"], []))),
+                    transformations=tuple(steps_of.get(rule["id"], [])),
+                    priority=int(rule["priority"]),
+                    sequence_order=int(link["sequence_order"]),
+                )
+            )
+        specs.append(
+            RouteSpec(
+                id=str(route["id"]),
+                name=str(route["name"]),
+                rules=tuple(rule_specs),
+                error_handling=_error_handling(route),
+            )
+        )
+    return tuple(specs)
+
+
+def _condition_text(raw: str | None) -> str | None:
+    """The expression of ``routing_rules.condition``: a JSON string, ``{"expression": ...}`` or plain text."""
+    if raw is None or not raw.strip():
+        return None
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        return raw
+    if isinstance(value, str):
+        return value or None
+    if isinstance(value, Mapping):
+        expression = value.get("expression")
+        return str(expression) if expression else None
+    return raw
+
+
+def load_job_runtime(job_id: str, engine: Engine | None = None) -> JobRuntime:
+    """Load, validate and decrypt everything a run of ``job_id`` needs.
+
+    :raises MuxlyConfigError: naming the table, row, field and what was expected
+    """
+    from muxly_provider.config.validation import validate_row
+
+    snapshot = load_snapshot(engine)
+    job = next((r for r in snapshot.rows("scheduler_jobs") if r["id"] == job_id), None)
+    if job is None:
+        raise MuxlyConfigError("scheduler_jobs", job_id, "id", "an existing job row")
+    validate_row("scheduler_jobs", job)
+    connector_row = snapshot.by_id("connectors").get(job["connector_id"])
+    if connector_row is None:
+        raise MuxlyConfigError("scheduler_jobs", job_id, "connector_id", "an existing connector")
+    validate_row("connectors", connector_row)
+    connector = _decrypted("connectors", connector_row)
+    params = _decrypted("scheduler_jobs", job)["action_params"] or {}
+    action = str(job["action_type"])
+    routes = snapshot.by_id("routes")
+    export_ids: tuple[str, ...] = ()
+    if action == "export":
+        route_rows: list[Row] = []
+        export_ids = tuple(str(d) for d in params.get("destination_ids") or [])
+    elif action == "pipeline":
+        route_rows = [routes[params["route_id"]]] if params.get("route_id") in routes else []
+        if not route_rows:
+            raise MuxlyConfigError("scheduler_jobs", job_id, "action_params.route_id", "an existing route")
+    else:
+        route_rows = [r for r in routes.values() if r["connector_id"] == connector["id"] and r["enabled"]]
+    route_specs = _route_specs(snapshot, route_rows)
+    wanted = set(export_ids)
+    for route in route_specs:
+        for rule in route.rules:
+            wanted.update(rule.destination_ids)
+        for extra in (
+            route.error_handling.default_destination_id,
+            route.error_handling.dead_letter_destination_id,
+        ):
+            if extra:
+                wanted.add(extra)
+    destinations: dict[str, DestinationContext] = {}
+    disabled: set[str] = set()
+    secrets: list[str] = []
+    _collect_secrets(connector.get("auth_settings"), secrets)
+    for dest_id in sorted(wanted):
+        row = snapshot.by_id("destinations").get(dest_id)
+        if row is None:
+            raise MuxlyConfigError("destinations", dest_id, "id", "an existing destination")
+        if not row["enabled"]:
+            disabled.add(dest_id)
+            continue
+        validate_row("destinations", row)
+        dest = _decrypted("destinations", row)
+        _collect_secrets(dest.get("config"), secrets)
+        destinations[dest_id] = DestinationContext(
+            id=dest_id,
+            name=str(dest["name"]),
+            destination_type=str(dest["destination_type"]),
+            config=dest.get("config") or {},
+        )
+    return JobRuntime(
+        job_id=job_id,
+        name=str(job["name"]),
+        action_type=action,
+        action_params=params,
+        connector=ConnectorContext(
+            id=str(connector["id"]),
+            name=str(connector["name"]),
+            connector_type=str(connector["connector_type"]),
+            auth=connector.get("auth_settings") or {},
+            settings=connector.get("connection_settings") or {},
+        ),
+        routes=route_specs,
+        destinations=destinations,
+        disabled_destinations=frozenset(disabled),
+        export_destination_ids=export_ids,
+        secrets=tuple(secrets),
+    )
