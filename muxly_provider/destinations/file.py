@@ -13,6 +13,7 @@ import gzip
 import io
 import json
 import os
+import tempfile
 from pathlib import Path
 from typing import IO, Any
 
@@ -52,7 +53,7 @@ class FileDestination(MuxlyDestination):
         self._tmp = self.output_dir / f".{self.path.name}.tmp"
         self._handle: IO[str] | None = None
         self._columns: dict[str, None] = {}
-        self._spool: list[Record] = []
+        self._spool: IO[str] | None = None
 
     def _open(self) -> IO[str]:
         if self._handle is None:
@@ -74,9 +75,12 @@ class FileDestination(MuxlyDestination):
         """Append ``records`` to the temporary file (CSV keeps them until the header is known)."""
         handle = self._open()
         if self.file_format == "csv":
+            # The header is the union of all fields, known only at the end: spool to disk, not to memory.
+            if self._spool is None:
+                self._spool = tempfile.TemporaryFile("w+", encoding="utf-8")  # noqa: SIM115
             for record in records:
                 self._columns.update(dict.fromkeys(record))
-            self._spool.extend(records)
+                self._spool.write(json.dumps(record, default=_json_default, ensure_ascii=False) + "\n")
         elif self.file_format == "jsonl":
             handle.writelines(
                 json.dumps(r, default=_json_default, ensure_ascii=False) + "\n" for r in records
@@ -92,14 +96,19 @@ class FileDestination(MuxlyDestination):
     def _write_csv(self, handle: IO[str]) -> None:
         writer = csv.DictWriter(handle, fieldnames=list(self._columns), extrasaction="ignore")
         writer.writeheader()
-        for record in self._spool:
+        if self._spool is None:
+            return
+        self._spool.seek(0)
+        for line in self._spool:
+            record = json.loads(line)
             writer.writerow(
                 {
                     k: json.dumps(v, default=_json_default) if isinstance(v, (dict, list)) else v
                     for k, v in record.items()
                 }
             )
-        self._spool.clear()
+        self._spool.close()
+        self._spool = None
 
     def commit(self) -> list[str]:
         """Finish the temporary file and move it into place."""
@@ -115,6 +124,9 @@ class FileDestination(MuxlyDestination):
 
     def abort(self) -> None:
         """Remove the temporary file."""
+        if self._spool is not None:
+            self._spool.close()
+            self._spool = None
         if self._handle is not None:
             self._handle.close()
             self._handle = None
