@@ -103,3 +103,13 @@ def muxly_engine(db_url: str):  # type: ignore[no-untyped-def]
 
     upgrade(db_url)
     return get_engine(db_url)
+
+
+@pytest.fixture(scope="session")
+def airflow_db() -> None:
+    """Airflow's own metadata database of this session, migrated once (``dag.test()`` needs it)."""
+    import subprocess
+    import sys
+
+    airflow = str(Path(sys.executable).with_name("airflow"))
+    subprocess.run([airflow, "db", "migrate"], check=True, capture_output=True, env=dict(os.environ))
