@@ -7,6 +7,7 @@ imports Muxly on every ``airflow`` command) stays cheap.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 SECTION = "muxly"
@@ -45,7 +46,12 @@ def db_schema(url: str | None = None) -> str | None:
     url = url if url is not None else sql_alchemy_conn()
     if not url.startswith("postgresql"):
         return None
-    return _conf_get("db_schema", DEFAULT_SCHEMA).strip() or None
+    schema = _conf_get("db_schema", DEFAULT_SCHEMA).strip() or None
+    if schema is not None and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,62}", schema):
+        from muxly_provider.exceptions import MuxlyDatabaseError
+
+        raise MuxlyDatabaseError(f"[muxly] db_schema {schema!r} is not a plain SQL identifier")
+    return schema
 
 
 def staging_path() -> str:

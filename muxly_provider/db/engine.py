@@ -38,6 +38,13 @@ def build_engine(url: str, schema: str | None = None) -> Engine:
     if parsed.get_backend_name() == "sqlite":
         kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
         kwargs.pop("pool_pre_ping")
+    if (
+        schema
+        and parsed.get_backend_name() == "postgresql"
+        and parsed.get_driver_name() in {"psycopg2", "psycopg"}
+    ):
+        # Plain SQL (text()) is not schema-translated: put the schema first on the search path too.
+        kwargs["connect_args"] = {"options": f"-c search_path={schema},public"}
     engine = create_engine(url, **kwargs)
     if parsed.get_backend_name() == "sqlite":
         _configure_sqlite(engine)
