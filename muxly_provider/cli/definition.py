@@ -84,6 +84,36 @@ def get_muxly_cli_commands() -> list[Any]:
             args=(arg_output_format,),
         ),
     )
+    arg_expression = Arg(
+        ("expression",), help="A condition expression, e.g. \"revenue > 1000 AND country == 'US'\""
+    )
+    arg_rule_id = Arg(("rule_id",), help="Id of a routing_rules row")
+    arg_connector_id = Arg(("connector_id",), help="Id of a connectors row")
+    arg_data = Arg(("--data",), help="A JSON record (or a JSON list of records) to test with", required=True)
+    routing_commands = (
+        ActionCommand(
+            name="test",
+            help="Evaluate a condition against a JSON record; show the match or the error with a caret",
+            func=cmd("routing_command", "test_condition"),
+            args=(arg_expression, arg_data),
+        ),
+    )
+    rules_commands = (
+        ActionCommand(
+            name="test",
+            help="Run a stored rule (condition and transformations) against JSON records",
+            func=cmd("routing_command", "test_rule"),
+            args=(arg_rule_id, arg_data),
+        ),
+    )
+    connectors_commands = (
+        ActionCommand(
+            name="test",
+            help="Check a connector's reachability and credentials and say what is wrong",
+            func=cmd("connectors_command", "test_connector"),
+            args=(arg_connector_id,),
+        ),
+    )
     return [
         GroupCommand(
             name="muxly",
@@ -92,6 +122,9 @@ def get_muxly_cli_commands() -> list[Any]:
                 GroupCommand(name="db", help="Muxly's database", subcommands=db_commands),
                 GroupCommand(name="config", help="Configuration as code (YAML)", subcommands=config_commands),
                 GroupCommand(name="jobs", help="Jobs and their DAGs", subcommands=jobs_commands),
+                GroupCommand(name="conditions", help="The condition language", subcommands=routing_commands),
+                GroupCommand(name="rules", help="Routing rules", subcommands=rules_commands),
+                GroupCommand(name="connectors", help="Connectors", subcommands=connectors_commands),
             ),
         )
     ]
