@@ -53,7 +53,7 @@ def _wait_for_api() -> None:
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline:
         try:
-            urllib.request.urlopen(f"http://127.0.0.1:{PORT}/api/v1/sales", timeout=1)  # noqa: S310
+            urllib.request.urlopen(f"http://127.0.0.1:{PORT}/api/v1/sales", timeout=1)
         except urllib.error.HTTPError:
             return  # 401 without the token: the server is up
         except OSError:
@@ -70,11 +70,17 @@ def _show_results(env: dict[str, str]) -> None:
     from muxly_provider.db.engine import get_engine
 
     with get_engine().connect() as conn:
-        rows = conn.execute(
-            text("SELECT id, job_id, status, attempt, triggered_by, start_time, end_time, result "
-                 "FROM job_executions WHERE job_id = :job ORDER BY created_at DESC"),
-            {"job": JOB_ID},
-        ).mappings().all()
+        rows = (
+            conn.execute(
+                text(
+                    "SELECT id, job_id, status, attempt, triggered_by, start_time, end_time, result "
+                    "FROM job_executions WHERE job_id = :job ORDER BY created_at DESC"
+                ),
+                {"job": JOB_ID},
+            )
+            .mappings()
+            .all()
+        )
     if not rows:
         raise SystemExit("no job_executions row was written")
     row = dict(rows[0])
@@ -93,7 +99,14 @@ def main() -> None:
     env = _env()
     _airflow(env, "db", "migrate")
     api = subprocess.Popen(
-        [sys.executable, str(ROOT / "examples" / "sample_api.py"), "--port", str(PORT), "--token", "demo-token"],
+        [
+            sys.executable,
+            str(ROOT / "examples" / "sample_api.py"),
+            "--port",
+            str(PORT),
+            "--token",
+            "demo-token",
+        ],
         env=env,
     )
     try:

@@ -34,8 +34,12 @@ def sample_sales(count: int = 20) -> list[dict[str, Any]]:
     ]
 
 
-def make_server(host: str = "127.0.0.1", port: int = 0, token: str | None = None,
-                records: list[dict[str, Any]] | None = None) -> ThreadingHTTPServer:
+def make_server(
+    host: str = "127.0.0.1",
+    port: int = 0,
+    token: str | None = None,
+    records: list[dict[str, Any]] | None = None,
+) -> ThreadingHTTPServer:
     """A server (not started) answering the sales endpoint; ``port=0`` picks a free port."""
     data = records if records is not None else sample_sales()
 

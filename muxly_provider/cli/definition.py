@@ -13,26 +13,29 @@ def get_muxly_cli_commands() -> list[Any]:
     """Return the ``muxly`` group command for Airflow's CLI parser."""
     from airflow.cli.cli_config import ActionCommand, Arg, GroupCommand, lazy_load_command
 
+    def _arg(flags: tuple[str, ...], **kwargs: Any) -> Any:
+        return Arg(flags, **kwargs)  # type: ignore[no-untyped-call]  # Airflow's Arg is untyped
+
     def cmd(module: str, func: str) -> Any:
         return lazy_load_command(f"muxly_provider.cli.{module}.{func}")
 
-    arg_to_revision = Arg(("--to-revision",), help="Alembic revision to migrate to (default: head)")
-    arg_to_revision_required = Arg(
+    arg_to_revision = _arg(("--to-revision",), help="Alembic revision to migrate to (default: head)")
+    arg_to_revision_required = _arg(
         ("--to-revision",),
         help="Alembic revision to downgrade to ('base' removes every table)",
         required=True,
     )
-    arg_yes = Arg(("-y", "--yes"), help="Do not ask for confirmation", action="store_true")
-    arg_sql = Arg(("-s", "--show-sql-only"), help="Print the SQL instead of running it", action="store_true")
-    arg_output = Arg(("-o", "--output"), help="File to write (default: standard output)")
-    arg_include_secrets = Arg(
+    arg_yes = _arg(("-y", "--yes"), help="Do not ask for confirmation", action="store_true")
+    arg_sql = _arg(("-s", "--show-sql-only"), help="Print the SQL instead of running it", action="store_true")
+    arg_output = _arg(("-o", "--output"), help="File to write (default: standard output)")
+    arg_include_secrets = _arg(
         ("--include-secrets",), help="Write secrets in clear text instead of '***'", action="store_true"
     )
-    arg_file = Arg(("file",), help="YAML file written by 'airflow muxly config export' or by hand")
-    arg_dry_run = Arg(
+    arg_file = _arg(("file",), help="YAML file written by 'airflow muxly config export' or by hand")
+    arg_dry_run = _arg(
         ("--dry-run",), help="Validate and show what would change, write nothing", action="store_true"
     )
-    arg_output_format = Arg(
+    arg_output_format = _arg(
         ("--output-format",), help="Output format", choices=("table", "json"), default="table"
     )
 
@@ -84,12 +87,12 @@ def get_muxly_cli_commands() -> list[Any]:
             args=(arg_output_format,),
         ),
     )
-    arg_expression = Arg(
+    arg_expression = _arg(
         ("expression",), help="A condition expression, e.g. \"revenue > 1000 AND country == 'US'\""
     )
-    arg_rule_id = Arg(("rule_id",), help="Id of a routing_rules row")
-    arg_connector_id = Arg(("connector_id",), help="Id of a connectors row")
-    arg_data = Arg(("--data",), help="A JSON record (or a JSON list of records) to test with", required=True)
+    arg_rule_id = _arg(("rule_id",), help="Id of a routing_rules row")
+    arg_connector_id = _arg(("connector_id",), help="Id of a connectors row")
+    arg_data = _arg(("--data",), help="A JSON record (or a JSON list of records) to test with", required=True)
     routing_commands = (
         ActionCommand(
             name="test",

@@ -45,5 +45,6 @@ def get_connector_class(connector_type: str) -> type[MuxlyConnector]:
         )
     module_name, _, attr = target.partition(":")
     cls = getattr(import_module(module_name), attr)
-    assert isinstance(cls, type) and issubclass(cls, MuxlyConnector)
+    if not (isinstance(cls, type) and issubclass(cls, MuxlyConnector)):
+        raise TypeError(f"{target} is not a MuxlyConnector")
     return cls

@@ -29,5 +29,6 @@ def get_destination_class(destination_type: str) -> type[MuxlyDestination]:
         )
     module_name, _, attr = target.partition(":")
     cls = getattr(import_module(module_name), attr)
-    assert isinstance(cls, type) and issubclass(cls, MuxlyDestination)
+    if not (isinstance(cls, type) and issubclass(cls, MuxlyDestination)):
+        raise TypeError(f"{target} is not a MuxlyDestination")
     return cls

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import Engine
 
 from muxly_provider.connectors.base import ConnectorContext
+from muxly_provider.crypto import decrypt_row_secrets, secret_values
 from muxly_provider.db.snapshot import ConfigSnapshot, Row, load_snapshot
 from muxly_provider.destinations.base import DestinationContext
 from muxly_provider.exceptions import MuxlyConfigError
@@ -40,8 +41,6 @@ def _json(value: Any) -> Any:
 
 def _decrypted(table: str, row: Row) -> dict[str, Any]:
     """The row with JSON columns parsed and secrets decrypted."""
-    from muxly_provider.crypto import decrypt_row_secrets
-
     parsed = dict(row)
     for column in ("auth_settings", "connection_settings", "config", "action_params", "error_handling"):
         if column in parsed:
@@ -50,17 +49,6 @@ def _decrypted(table: str, row: Row) -> dict[str, Any]:
             except ValueError as exc:
                 raise MuxlyConfigError(table, str(row.get("id")), column, f"valid JSON ({exc})") from exc
     return decrypt_row_secrets(table, parsed)
-
-
-def _collect_secrets(value: Any, out: list[str], secret: bool = False) -> None:
-    if isinstance(value, Mapping):
-        for key, item in value.items():
-            _collect_secrets(item, out, secret or key in {"params", "password", "token", "api_key"})
-    elif isinstance(value, list):
-        for item in value:
-            _collect_secrets(item, out, secret)
-    elif secret and isinstance(value, str) and value:
-        out.append(value)
 
 
 def _error_handling(route: Row) -> ErrorHandlingSpec:
@@ -187,8 +175,7 @@ def load_job_runtime(job_id: str, engine: Engine | None = None) -> JobRuntime:
                 wanted.add(extra)
     destinations: dict[str, DestinationContext] = {}
     disabled: set[str] = set()
-    secrets: list[str] = []
-    _collect_secrets(connector.get("auth_settings"), secrets)
+    secrets: list[str] = secret_values("connectors", connector)
     for dest_id in sorted(wanted):
         row = snapshot.by_id("destinations").get(dest_id)
         if row is None:
@@ -198,7 +185,7 @@ def load_job_runtime(job_id: str, engine: Engine | None = None) -> JobRuntime:
             continue
         validate_row("destinations", row)
         dest = _decrypted("destinations", row)
-        _collect_secrets(dest.get("config"), secrets)
+        secrets.extend(secret_values("destinations", dest))
         destinations[dest_id] = DestinationContext(
             id=dest_id,
             name=str(dest["name"]),

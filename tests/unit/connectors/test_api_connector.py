@@ -30,8 +30,12 @@ class _Recorder(BaseHTTPRequestHandler):
     def _handle(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         type(self).seen.append(
-            {"method": self.command, "path": self.path, "headers": dict(self.headers),
-             "body": self.rfile.read(length).decode() if length else ""}
+            {
+                "method": self.command,
+                "path": self.path,
+                "headers": dict(self.headers),
+                "body": self.rfile.read(length).decode() if length else "",
+            }
         )
         payload = json.dumps(type(self).reply).encode() if type(self).reply is not None else b"not json"
         self.send_response(type(self).status)
@@ -51,9 +55,12 @@ def recorder() -> Iterator[tuple[str, type[_Recorder]]]:
     server.shutdown()
 
 
-def _connector(settings: dict[str, Any], auth: dict[str, Any] | None = None, batch_size: int = 1000) -> ApiConnector:
-    ctx = ConnectorContext(id="c1", name="C1", connector_type="api", auth=auth or {"auth_type": "none"},
-                           settings=settings)
+def _connector(
+    settings: dict[str, Any], auth: dict[str, Any] | None = None, batch_size: int = 1000
+) -> ApiConnector:
+    ctx = ConnectorContext(
+        id="c1", name="C1", connector_type="api", auth=auth or {"auth_type": "none"}, settings=settings
+    )
     return ApiConnector(ctx, batch_size=batch_size)
 
 
@@ -62,8 +69,11 @@ def test_fetches_records_at_metrics_path_in_batches() -> None:
     start_in_thread(server)
     try:
         url = f"http://127.0.0.1:{server.server_address[1]}/api/v1/sales"
-        connector = _connector({"base_url": url, "metrics_path": "data.records"},
-                               {"auth_type": "bearer", "params": {"token": "s3cret"}}, batch_size=7)
+        connector = _connector(
+            {"base_url": url, "metrics_path": "data.records"},
+            {"auth_type": "bearer", "params": {"token": "s3cret"}},
+            batch_size=7,
+        )
         batches = list(connector.fetch({}))
     finally:
         server.shutdown()
@@ -87,12 +97,21 @@ def test_wrong_token_is_a_clear_error_without_the_token() -> None:
 @pytest.mark.parametrize(
     ("auth", "check"),
     [
-        ({"auth_type": "basic", "params": {"username": "u", "password": "p"}},
-         lambda seen: seen["headers"]["Authorization"] == "Basic dTpw"),
-        ({"auth_type": "api_key", "params": {"api_key": "k1", "location": "header", "header_name": "X-Key"}},
-         lambda seen: seen["headers"]["X-Key"] == "k1"),
-        ({"auth_type": "api_key", "params": {"api_key": "k2", "location": "query", "param_name": "key"}},
-         lambda seen: "key=k2" in seen["path"]),
+        (
+            {"auth_type": "basic", "params": {"username": "u", "password": "p"}},
+            lambda seen: seen["headers"]["Authorization"] == "Basic dTpw",
+        ),
+        (
+            {
+                "auth_type": "api_key",
+                "params": {"api_key": "k1", "location": "header", "header_name": "X-Key"},
+            },
+            lambda seen: seen["headers"]["X-Key"] == "k1",
+        ),
+        (
+            {"auth_type": "api_key", "params": {"api_key": "k2", "location": "query", "param_name": "key"}},
+            lambda seen: "key=k2" in seen["path"],
+        ),
         ({"auth_type": "none"}, lambda seen: "Authorization" not in seen["headers"]),
     ],
 )
@@ -104,14 +123,16 @@ def test_auth_types(recorder: tuple[str, type[_Recorder]], auth: dict[str, Any],
 
 def test_path_query_headers_and_body_merge(recorder: tuple[str, type[_Recorder]]) -> None:
     base, handler = recorder
-    connector = _connector({
-        "base_url": base + "/accounts/{account}/orders",
-        "method": "POST",
-        "path_params": {"account": "a b"},
-        "query_params": {"limit": "10", "day": "x"},
-        "headers": {"X-Team": "data"},
-        "body_template": {"kind": "orders"},
-    })
+    connector = _connector(
+        {
+            "base_url": base + "/accounts/{account}/orders",
+            "method": "POST",
+            "path_params": {"account": "a b"},
+            "query_params": {"limit": "10", "day": "x"},
+            "headers": {"X-Team": "data"},
+            "body_template": {"kind": "orders"},
+        }
+    )
     list(connector.fetch({"query_params": {"day": "2026-11-26"}, "body": {"kind": "refunds"}}))
     seen = handler.seen[-1]
     assert seen["method"] == "POST"
@@ -142,7 +163,7 @@ def test_bad_responses_name_the_connector(
 
 
 def test_unreachable_server_is_a_connector_error() -> None:
-    with pytest.raises(MuxlyConnectorError, match="request to .* failed"):
+    with pytest.raises(MuxlyConnectorError, match=r"request to .* failed"):
         list(_connector({"base_url": "http://127.0.0.1:9/none", "timeout_seconds": 2}).fetch({}))
 
 

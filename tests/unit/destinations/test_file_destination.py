@@ -16,14 +16,20 @@ from muxly_provider.destinations.file import FileDestination
 from muxly_provider.destinations.registry import get_destination_class
 from muxly_provider.exceptions import MuxlyDestinationError
 
-RUN = RunInfo(dag_id="muxly__j1", run_id="manual__1", job_id="j1", connector_id="c1",
-              logical_date=datetime(2026, 11, 26, 6, 0, tzinfo=UTC))
-RECORDS = [{"id": 1, "name": "a", "tags": ["x"]}, {"id": 2, "name": "b, \"quoted\"", "extra": {"k": 1}}]
+RUN = RunInfo(
+    dag_id="muxly__j1",
+    run_id="manual__1",
+    job_id="j1",
+    connector_id="c1",
+    logical_date=datetime(2026, 11, 26, 6, 0, tzinfo=UTC),
+)
+RECORDS = [{"id": 1, "name": "a", "tags": ["x"]}, {"id": 2, "name": 'b, "quoted"', "extra": {"k": 1}}]
 
 
 def _dest(tmp_path: Path, **config: Any) -> FileDestination:
-    ctx = DestinationContext(id="d1", name="D1", destination_type="file",
-                             config={"output_dir": str(tmp_path), **config})
+    ctx = DestinationContext(
+        id="d1", name="D1", destination_type="file", config={"output_dir": str(tmp_path), **config}
+    )
     return FileDestination(ctx, RUN)
 
 
@@ -40,7 +46,9 @@ def test_jsonl(tmp_path: Path, compress: bool) -> None:
     dest.write_batch(RECORDS[1:])
     [out] = dest.commit()
     path = Path(out)
-    assert path.name.startswith("sales_20261126T060000_") and path.name.endswith(".jsonl" + (".gz" * compress))
+    assert path.name.startswith("sales_20261126T060000_") and path.name.endswith(
+        ".jsonl" + (".gz" * compress)
+    )
     assert [json.loads(line) for line in _read(path).splitlines()] == RECORDS
     assert dest.delivered == 2
     assert [p.name for p in tmp_path.iterdir()] == [path.name]  # no temporary file left
@@ -90,7 +98,9 @@ def test_rotation_names(tmp_path: Path) -> None:
     assert "_20261126_06_" in _dest(tmp_path, rotation="hourly").path.name
 
 
-def test_relative_output_dir_resolves_against_files_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_relative_output_dir_resolves_against_files_root(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("AIRFLOW__MUXLY__FILES_ROOT", str(tmp_path / "root"))
     ctx = DestinationContext(id="d1", name="D1", destination_type="file", config={"output_dir": "out"})
     assert FileDestination(ctx, RUN).output_dir == tmp_path / "root" / "out"
