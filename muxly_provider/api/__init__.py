@@ -1,0 +1,1 @@
+"""Muxly's HTTP surface: the FastAPI app the plugin mounts at ``/muxly`` on Airflow's api-server."""

@@ -1,0 +1,30 @@
+"""The FastAPI app of Muxly: webhooks and the management API (``/api/v1``), OpenAPI docs at ``/docs``.
+
+Airflow applies no authentication to plugin apps: every route declares its own (signatures for webhooks,
+Muxly's auth dependencies for the management API).
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from muxly_provider import __version__
+from muxly_provider.api.errors import install_error_handlers
+
+
+def create_app() -> FastAPI:
+    """Build Muxly's app (mounted by the plugin under ``/muxly``)."""
+    from muxly_provider.api import v1, webhooks
+
+    app = FastAPI(
+        title="Muxly",
+        version=__version__,
+        description="Muxly's management API and webhook endpoints, inside Airflow's api-server.",
+        docs_url="/docs",
+        openapi_url="/openapi.json",
+        redoc_url=None,
+    )
+    install_error_handlers(app)
+    app.include_router(webhooks.router)
+    app.include_router(v1.build_router(), prefix="/api/v1")
+    return app

@@ -1,0 +1,76 @@
+"""One error format for every Muxly HTTP answer: ``{"error": {"code", "message", "details"}}``.
+
+Handlers raise :class:`MuxlyHTTPError`; the app's exception handlers turn it, request validation errors and
+unexpected exceptions into that shape. An unexpected exception answers 500 with a generic message (the
+details go to the log, never to the client).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+log = logging.getLogger(__name__)
+
+
+class MuxlyHTTPError(Exception):
+    """An error answer.
+
+    :param status_code: the HTTP status
+    :param code: a stable machine-readable code (``not_found``, ``invalid_signature``, ...)
+    :param message: a human sentence without secrets
+    :param details: extra structured details (``field``, ``reason``, ...)
+    :param headers: extra response headers
+    """
+
+    def __init__(
+        self,
+        status_code: int,
+        code: str,
+        message: str,
+        details: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+        self.code = code
+        self.message = message
+        self.details = details or {}
+        self.headers = headers
+
+
+def error_body(code: str, message: str, details: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The JSON body of an error answer."""
+    return {"error": {"code": code, "message": message, "details": details or {}}}
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Answer every error of ``app`` in Muxly's format."""
+
+    @app.exception_handler(MuxlyHTTPError)
+    async def _muxly_error(_: Request, exc: MuxlyHTTPError) -> JSONResponse:
+        return JSONResponse(
+            error_body(exc.code, exc.message, exc.details), status_code=exc.status_code, headers=exc.headers
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+        first = exc.errors()[0] if exc.errors() else {}
+        field = ".".join(str(p) for p in first.get("loc", ()) if p not in ("body", "query", "path"))
+        return JSONResponse(
+            error_body(
+                "validation_error", "the request is not valid", {"field": field, "reason": first.get("msg")}
+            ),
+            status_code=422,
+        )
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("Muxly API: unexpected error on %s %s", request.method, request.url.path)
+        return JSONResponse(
+            error_body("internal_error", "internal error; see the api-server log"), status_code=500
+        )
