@@ -1,7 +1,131 @@
-"""``POST /webhooks/{endpoint_path}``: signed webhook deliveries that start job runs (SPEC §2)."""
+"""``POST /muxly/webhooks/{endpoint_path}``: signed deliveries that start a run of the trigger's job.
+
+Protocol (SPEC §2): with a ``secret_key`` the request carries ``X-Muxly-Timestamp`` (unix seconds, within 300 s
+of now) and ``X-Muxly-Signature: sha256=<hex>`` = HMAC-SHA256(secret, timestamp + "." + raw body); GitHub's
+``X-Hub-Signature-256`` (HMAC of the raw body) is accepted too. Signatures are compared in constant time. The
+run id is derived from the verified delivery (signature and timestamp, or GitHub's delivery id), so a replayed
+delivery collides with its first run and is rejected without starting anything.
+
+Answers: 202 with the run id and execution id; 401 bad or missing signature (or a replay); 404 unknown or
+disabled endpoint; 409 paused or broken job DAG; 413 body over ``[muxly] webhook_max_body_bytes``; 422 a body
+that is not JSON.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import hashlib
+import hmac
+import json
+import time
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+
+from muxly_provider.api.errors import MuxlyHTTPError
 
 router = APIRouter(tags=["webhooks"])
+
+TIMESTAMP_TOLERANCE_SECONDS = 300
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise MuxlyHTTPError(413, "payload_too_large", f"the body is over {limit} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise MuxlyHTTPError(413, "payload_too_large", f"the body is over {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _find_trigger(endpoint_path: str) -> dict[str, Any]:
+    from sqlalchemy import select
+
+    from muxly_provider.db.engine import get_engine
+    from muxly_provider.db.models import WebhookTrigger
+
+    with get_engine().connect() as conn:
+        row = (
+            conn.execute(
+                select(WebhookTrigger.__table__).where(
+                    WebhookTrigger.endpoint_path == endpoint_path, WebhookTrigger.enabled.is_(True)
+                )
+            )
+            .mappings()
+            .first()
+        )
+    if row is None:
+        raise MuxlyHTTPError(404, "not_found", "no enabled webhook at this path")
+    return dict(row)
+
+
+def verify_signature(secret: str, headers: Any, body: bytes, now: float | None = None) -> str:
+    """Check a delivery's signature and return its replay key.
+
+    :raises MuxlyHTTPError: 401 when the signature is missing, stale or wrong
+    """
+    key = secret.encode()
+    muxly_signature = headers.get("x-muxly-signature")
+    if muxly_signature:
+        timestamp = headers.get("x-muxly-timestamp") or ""
+        if not timestamp.isdigit():
+            raise MuxlyHTTPError(401, "invalid_signature", "X-Muxly-Timestamp is missing or not unix seconds")
+        if abs((now if now is not None else time.time()) - int(timestamp)) > TIMESTAMP_TOLERANCE_SECONDS:
+            raise MuxlyHTTPError(401, "invalid_signature", "X-Muxly-Timestamp is not within 300 s of now")
+        expected = "sha256=" + hmac.new(key, timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
+        if not hmac.compare_digest(expected.encode(), muxly_signature.strip().encode()):
+            raise MuxlyHTTPError(401, "invalid_signature", "the signature does not match")
+        return f"{timestamp}.{expected}"
+    github_signature = headers.get("x-hub-signature-256")
+    if github_signature:
+        expected = "sha256=" + hmac.new(key, body, hashlib.sha256).hexdigest()
+        if not hmac.compare_digest(expected.encode(), github_signature.strip().encode()):
+            raise MuxlyHTTPError(401, "invalid_signature", "the signature does not match")
+        return f"github.{headers.get('x-github-delivery') or expected}"
+    raise MuxlyHTTPError(401, "invalid_signature", "the request is not signed")
+
+
+def _secret_of(trigger: dict[str, Any]) -> str | None:
+    from muxly_provider.crypto import decrypt_secret
+
+    secret = trigger.get("secret_key")
+    return decrypt_secret(secret) if secret else None
+
+
+def _start_run(trigger: dict[str, Any], payload: Any, replay_key: str | None) -> dict[str, str]:
+    from muxly_provider.executions.trigger import JobTriggerError, trigger_job_run
+
+    run_id = None
+    if replay_key is not None:
+        digest = hashlib.sha256(f"{trigger['id']}\n{replay_key}".encode()).hexdigest()[:32]
+        run_id = f"webhook__{digest}"
+    try:
+        run = trigger_job_run(str(trigger["job_id"]), triggered_by="webhook", payload=payload, run_id=run_id)
+    except JobTriggerError as exc:
+        if exc.code == "duplicate_run":
+            raise MuxlyHTTPError(401, "replayed_delivery", "this delivery was already received") from exc
+        raise MuxlyHTTPError(exc.status_code, exc.code, exc.message) from exc
+    return {"dag_id": run.dag_id, "run_id": run.run_id, "execution_id": run.execution_id}
+
+
+@router.post("/webhooks/{endpoint_path:path}", status_code=202, summary="Start a job run from a webhook")
+async def receive_webhook(endpoint_path: str, request: Request) -> JSONResponse:
+    """Verify a delivery and start a run of the trigger's job with the JSON body in ``conf["payload"]``."""
+    from muxly_provider import settings
+
+    body = await _read_body(request, settings.webhook_max_body_bytes())
+    trigger = await run_in_threadpool(_find_trigger, endpoint_path)
+    secret = await run_in_threadpool(_secret_of, trigger)
+    replay_key = verify_signature(secret, request.headers, body) if secret else None
+    try:
+        payload = json.loads(body) if body.strip() else None
+    except ValueError as exc:
+        raise MuxlyHTTPError(422, "invalid_json", "the body is not JSON") from exc
+    started = await run_in_threadpool(_start_run, trigger, payload, replay_key)
+    return JSONResponse(started, status_code=202)

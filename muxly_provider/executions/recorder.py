@@ -84,7 +84,7 @@ def upsert_execution(engine: Engine, update_: ExecutionUpdate) -> str:
     """Create or update the run's row and return its id.
 
     A final status (``success``/``failed``) is never replaced by ``running`` from a late writer unless the
-    attempt grows (a cleared run starting again).
+    attempt grows (a cleared run starting again), and ``queued`` only ever creates a row.
     """
     row_id = execution_id(update_.dag_id, update_.run_id)
     for _ in range(3):
@@ -118,8 +118,14 @@ def upsert_execution(engine: Engine, update_: ExecutionUpdate) -> str:
                     "result": _merge_result(existing["result"], update_),
                 }
                 restarted = update_.attempt is not None and update_.attempt > existing["attempt"]
-                if update_.status and (
-                    restarted or existing["status"] not in FINAL_STATUSES or update_.status in FINAL_STATUSES
+                if (
+                    update_.status
+                    and update_.status != "queued"
+                    and (
+                        restarted
+                        or existing["status"] not in FINAL_STATUSES
+                        or update_.status in FINAL_STATUSES
+                    )
                 ):
                     values["status"] = update_.status
                     if restarted and update_.status not in FINAL_STATUSES:
