@@ -21,10 +21,9 @@ def sync_muxly_dags() -> list[str]:
 
 def set_paused(dag_id: str, paused: bool) -> None:
     """Pause or unpause a DAG in Airflow's database."""
-    from sqlalchemy import update
-
     from airflow.models.dag import DagModel
     from airflow.utils.session import create_session
+    from sqlalchemy import update
 
     with create_session() as session:
         session.execute(update(DagModel).where(DagModel.dag_id == dag_id).values(is_paused=paused))

@@ -32,9 +32,9 @@ def _insert(engine: Engine, table: str, **values: Any) -> None:
 
 @pytest.fixture
 def client(muxly_engine: Engine) -> Iterator[Any]:
+    from airflow.api_fastapi.app import create_app
     from fastapi.testclient import TestClient
 
-    from airflow.api_fastapi.app import create_app
     from muxly_provider.crypto import encrypt_secret
 
     _insert(
@@ -96,10 +96,9 @@ def _signed(body: bytes, ts: int | None = None, secret: str = SECRET) -> dict[st
 
 
 def _runs(dag_id: str) -> dict[str, Any]:
-    from sqlalchemy import select
-
     from airflow.models.dagrun import DagRun
     from airflow.utils.session import create_session
+    from sqlalchemy import select
 
     with create_session() as session:
         return {r.run_id: r.conf for r in session.scalars(select(DagRun).where(DagRun.dag_id == dag_id))}
