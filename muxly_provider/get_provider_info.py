@@ -64,6 +64,14 @@ def get_provider_info() -> dict[str, Any]:
                         "",
                         "/data/muxly",
                     ),
+                    "dag_file_shards": _option(
+                        "How many DAG files share the jobs. Above 1, write the shard files with "
+                        "'airflow muxly jobs write-shards --folder DAGS_FOLDER'; each builds the jobs whose "
+                        "stable hash falls in its shard, so no file nears Airflow's parse timeouts.",
+                        "1",
+                        "4",
+                        kind="integer",
+                    ),
                     "webhook_max_body_bytes": _option(
                         "Largest webhook request body accepted, in bytes.",
                         "1048576",

@@ -68,3 +68,11 @@ def files_root() -> Path:
 def webhook_max_body_bytes() -> int:
     """The largest webhook body accepted, in bytes (``[muxly] webhook_max_body_bytes``)."""
     return int(_conf_get("webhook_max_body_bytes", "1048576") or 1048576)
+
+
+def dag_file_shards() -> int:
+    """How many DAG files share the jobs (``[muxly] dag_file_shards``, at least 1)."""
+    try:
+        return max(1, int(_conf_get("dag_file_shards", "1") or 1))
+    except ValueError:
+        return 1

@@ -1,8 +1,14 @@
-"""Produce the DAGs of all enabled jobs into a DAG file's namespace.
+"""Produce the DAGs of the enabled jobs into a DAG file's namespace.
 
-Parse is cheap and survives a config-DB outage: the specs of the last good parse are kept in a JSON file under
-AIRFLOW_HOME and used when Muxly's database cannot be read. A worker starting a task builds only the DAG it runs
-(``get_parsing_context().dag_id``). A bad row is logged and skipped; it never hides the other DAGs.
+- One query per parse (:func:`muxly_provider.db.snapshot.load_factory_snapshot`).
+- A worker starting a task builds only the DAG it runs (``get_parsing_context().dag_id``): it validates and
+  builds one job, not all of them.
+- Large deployments split the jobs over several DAG files (``[muxly] dag_file_shards``): shard ``i`` builds the
+  jobs whose stable hash of the id modulo the number of shards is ``i``, so no single file's parse and
+  serialization nears Airflow's timeouts (``airflow muxly jobs write-shards`` writes the files).
+- Parse survives a config-DB outage: each file keeps the specs of its last good parse (ids, names, schedules;
+  never a secret) in ``$AIRFLOW_HOME/muxly/`` and builds from them when Muxly's database cannot be read.
+- A bad row is logged and skipped; it never hides the other DAGs.
 """
 
 from __future__ import annotations
@@ -10,7 +16,8 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import MutableMapping
+import zlib
+from collections.abc import Callable, MutableMapping
 from pathlib import Path
 from typing import Any
 
@@ -19,14 +26,19 @@ from muxly_provider.dag_factory.specs import JobDagSpec, JobProblem, build_job_s
 log = logging.getLogger(__name__)
 
 
-def _cache_path() -> Path:
+def shard_of(job_id: str, shards: int) -> int:
+    """The shard of a job: a stable hash of its id (the same in every process and Python version)."""
+    return zlib.crc32(job_id.encode("utf-8")) % shards if shards > 1 else 0
+
+
+def _cache_path(shard: int | None) -> Path:
     from muxly_provider import settings
 
-    return settings.airflow_home() / "muxly" / "dag_specs.json"
+    name = "dag_specs.json" if shard is None else f"dag_specs_shard_{shard}.json"
+    return settings.airflow_home() / "muxly" / name
 
 
-def _write_cache(specs: list[JobDagSpec]) -> None:
-    path = _cache_path()
+def _write_cache(path: Path, specs: list[JobDagSpec]) -> None:
     payload = json.dumps([s.to_json() for s in specs], sort_keys=True)
     try:
         if path.exists() and path.read_text(encoding="utf-8") == payload:
@@ -39,8 +51,7 @@ def _write_cache(specs: list[JobDagSpec]) -> None:
         log.warning("Muxly: could not write the DAG spec cache %s: %s", path, exc)
 
 
-def _read_cache() -> list[JobDagSpec]:
-    path = _cache_path()
+def _read_cache(path: Path) -> list[JobDagSpec]:
     try:
         return [JobDagSpec.from_json(item) for item in json.loads(path.read_text(encoding="utf-8"))]
     except (OSError, ValueError, TypeError) as exc:
@@ -48,42 +59,61 @@ def _read_cache() -> list[JobDagSpec]:
         return []
 
 
-def load_job_specs() -> tuple[list[JobDagSpec], list[JobProblem]]:
-    """Specs and problems from Muxly's database, or the last good specs when it cannot be read."""
+def load_job_specs(
+    wanted: Callable[[str], bool] | None = None, cache: Path | None = None
+) -> tuple[list[JobDagSpec], list[JobProblem]]:
+    """Specs and problems from Muxly's database, or the last good specs of ``cache`` when it cannot be read.
+
+    :param wanted: only jobs whose id it accepts
+    :param cache: the last-good file to write (after a full read) and to fall back on
+    """
     from sqlalchemy.exc import SQLAlchemyError
 
-    from muxly_provider.db.snapshot import load_snapshot
+    from muxly_provider.db.snapshot import load_factory_snapshot
+    from muxly_provider.exceptions import MuxlyDatabaseError
 
     try:
-        snapshot = load_snapshot(
-            tables=(
-                "connectors",
-                "destinations",
-                "routes",
-                "route_rules",
-                "rule_destinations",
-                "scheduler_jobs",
-            )
-        )
-    except SQLAlchemyError as exc:
-        log.error(
-            "Muxly: cannot read its database (%s); keeping the DAGs of the last good parse",
-            type(exc).__name__,
-        )
-        return _read_cache(), []
-    specs, problems = build_job_specs(snapshot)
-    _write_cache(specs)
+        snapshot = load_factory_snapshot()
+    except (SQLAlchemyError, MuxlyDatabaseError) as exc:
+        log.error("Muxly: cannot read its database (%s); keeping the DAGs of the last good parse", exc)
+        if cache is None:
+            return [], []
+        specs = _read_cache(cache)
+        return [s for s in specs if wanted is None or wanted(s.job_id)], []
+    specs, problems = build_job_specs(snapshot, wanted)
+    if cache is not None:
+        _write_cache(cache, specs)
     return specs, problems
 
 
-def register_dags(namespace: MutableMapping[str, Any]) -> list[Any]:
-    """Build the DAG of every valid enabled job and put it into ``namespace`` (a DAG file's ``globals()``)."""
+def register_dags(namespace: MutableMapping[str, Any], shard: int | None = None) -> list[Any]:
+    """Build the DAGs of this file's jobs and put them into ``namespace`` (the DAG file's ``globals()``).
+
+    :param namespace: where to put the DAGs
+    :param shard: this file's shard number when ``[muxly] dag_file_shards`` > 1 (``None``: the single file,
+        which then builds every job, or nothing when shards are configured)
+    """
     from airflow.sdk import get_parsing_context
 
+    from muxly_provider import settings
     from muxly_provider.dag_factory.builder import build_dag
+    from muxly_provider.dag_factory.naming import dag_id_for
 
+    shards = settings.dag_file_shards()
+    if shard is None and shards > 1:
+        log.info("Muxly: [muxly] dag_file_shards=%s: the shard files build the DAGs, not this one", shards)
+        return []
+    if shard is not None and not 0 <= shard < shards:
+        log.warning("Muxly: shard %s is outside [muxly] dag_file_shards=%s; building nothing", shard, shards)
+        return []
     only = get_parsing_context().dag_id
-    specs, problems = load_job_specs()
+    mine: Callable[[str], bool] | None = None
+    if shard is not None:
+        mine = lambda job_id: shard_of(job_id, shards) == shard  # noqa: E731
+    if only:
+        in_shard = mine
+        mine = lambda job_id: dag_id_for(job_id) == only and (in_shard is None or in_shard(job_id))  # noqa: E731
+    specs, problems = load_job_specs(mine, cache=None if only else _cache_path(shard))
     for problem in problems:
         log.warning(
             "Muxly: job %r cannot become DAG %s: %s: %s",
@@ -94,8 +124,6 @@ def register_dags(namespace: MutableMapping[str, Any]) -> list[Any]:
         )
     dags = []
     for spec in specs:
-        if only and spec.dag_id != only:
-            continue
         try:
             dag = build_dag(spec)
         except Exception as exc:

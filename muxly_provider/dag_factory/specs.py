@@ -7,7 +7,7 @@ time. Everything here is deterministic for unchanged rows (sorted, no clock, no 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -226,10 +226,16 @@ def _spec_for(job: Row, snapshot: ConfigSnapshot) -> JobDagSpec:
     )
 
 
-def build_job_specs(snapshot: ConfigSnapshot) -> tuple[list[JobDagSpec], list[JobProblem]]:
+def build_job_specs(
+    snapshot: ConfigSnapshot, wanted: Callable[[str], bool] | None = None
+) -> tuple[list[JobDagSpec], list[JobProblem]]:
     """Validate every enabled job row; return the good ones as specs and the bad ones as problems.
 
     Two jobs whose ids map to the same DAG id: the first (by id) wins, the other is a problem.
+
+    :param snapshot: the rows (see :func:`muxly_provider.db.snapshot.load_factory_snapshot`)
+    :param wanted: when given, only jobs whose id it accepts are validated and returned (a worker building one
+        DAG, a shard building its share)
     """
     specs: list[JobDagSpec] = []
     problems: list[JobProblem] = []
@@ -239,6 +245,9 @@ def build_job_specs(snapshot: ConfigSnapshot) -> tuple[list[JobDagSpec], list[Jo
             continue
         job_id = str(job["id"])
         dag_id = dag_id_for(job_id)
+        if wanted is not None and not wanted(job_id):
+            seen.setdefault(dag_id, job_id)
+            continue
         if dag_id in seen:
             problems.append(
                 JobProblem(
