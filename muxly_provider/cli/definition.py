@@ -73,6 +73,11 @@ def get_muxly_cli_commands() -> list[Any]:
             args=(arg_file, arg_dry_run),
         ),
     )
+    arg_job_id = _arg(("job_id",), help="Id of a scheduler_jobs row")
+    arg_conf = _arg(("--payload",), help="JSON put into the run's conf['payload']")
+    arg_limit = _arg(("--limit",), help="How many executions to show", type=int, default=20)
+    arg_history_job = _arg(("--job-id",), help="Only the executions of this job")
+    arg_folder = _arg(("--folder",), help="The DAG folder to write the shard files into", required=True)
     jobs_commands = (
         ActionCommand(
             name="list",
@@ -85,6 +90,24 @@ def get_muxly_cli_commands() -> list[Any]:
             help="List every job row that cannot become a DAG, with the reason",
             func=cmd("jobs_command", "validate_jobs"),
             args=(arg_output_format,),
+        ),
+        ActionCommand(
+            name="run",
+            help="Trigger a run of a job now (its DAG must be parsed and unpaused)",
+            func=cmd("jobs_command", "run_job"),
+            args=(arg_job_id, arg_conf, arg_output_format),
+        ),
+        ActionCommand(
+            name="history",
+            help="Show recent job executions",
+            func=cmd("jobs_command", "job_history"),
+            args=(arg_history_job, arg_limit, arg_output_format),
+        ),
+        ActionCommand(
+            name="write-shards",
+            help="Write one DAG file per shard of [muxly] dag_file_shards into a DAG folder",
+            func=cmd("jobs_command", "write_shards"),
+            args=(arg_folder,),
         ),
     )
     arg_expression = _arg(

@@ -75,3 +75,98 @@ def validate_jobs(args: argparse.Namespace) -> None:
         print(f"All {len(specs)} enabled jobs can become DAGs.")
     if problems:
         sys.exit(1)
+
+
+def run_job(args: argparse.Namespace) -> None:
+    """Trigger a run of a job now, like the UI's trigger button (``triggered_by = manual``)."""
+    from muxly_provider.executions.trigger import JobTriggerError, trigger_job_run
+
+    payload = None
+    if args.payload:
+        try:
+            payload = json.loads(args.payload)
+        except ValueError:
+            print("--payload is not JSON", file=sys.stderr)
+            sys.exit(2)
+    try:
+        run = trigger_job_run(args.job_id, triggered_by="manual", payload=payload, user="cli")
+    except JobTriggerError as exc:
+        print(f"cannot run job {args.job_id!r}: {exc.message}", file=sys.stderr)
+        sys.exit(1)
+    if args.output_format == "json":
+        print(json.dumps(run.__dict__, indent=2))
+    else:
+        print(f"queued run {run.run_id} of {run.dag_id} (execution {run.execution_id})")
+
+
+def job_history(args: argparse.Namespace) -> None:
+    """Print the most recent job executions (newest first)."""
+    from sqlalchemy import select
+
+    from muxly_provider.db.engine import get_engine
+    from muxly_provider.db.models import JobExecution
+
+    query = select(JobExecution).order_by(JobExecution.start_time.desc(), JobExecution.id).limit(args.limit)
+    if args.job_id:
+        query = query.where(JobExecution.job_id == args.job_id)
+    with get_engine().connect() as conn:
+        rows = [dict(r._mapping) for r in conn.execute(query)]
+    for row in rows:
+        try:
+            row["result"] = json.loads(row["result"] or "{}")
+        except ValueError:
+            row["result"] = {}
+    if args.output_format == "json":
+        print(json.dumps(rows, indent=2, default=str))
+        return
+    _print_table(
+        ("job_id", "status", "attempt", "triggered_by", "start_time", "end_time", "records_in", "run_id"),
+        [
+            (
+                str(r["job_id"]),
+                str(r["status"]),
+                str(r["attempt"]),
+                str(r["triggered_by"]),
+                str(r["start_time"]),
+                str(r["end_time"] or ""),
+                str(r["result"].get("records_in", "")),
+                str(r["result"].get("run_id", "")),
+            )
+            for r in rows
+        ],
+    )
+
+
+SHARD_TEMPLATE = '''"""Muxly DAG shard {shard} of {shards}: the jobs whose stable hash falls in this shard."""
+
+from __future__ import annotations
+
+from muxly_provider.dag_factory.register import register_dags
+
+register_dags(globals(), shard={shard})
+'''
+
+
+def write_shards(args: argparse.Namespace) -> None:
+    """Write ``muxly_dags_shard_<i>.py`` for every shard of ``[muxly] dag_file_shards``."""
+    from pathlib import Path
+
+    from muxly_provider import settings
+
+    shards = settings.dag_file_shards()
+    folder = Path(args.folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    for shard in range(shards if shards > 1 else 0):
+        path = folder / f"muxly_dags_shard_{shard}.py"
+        path.write_text(SHARD_TEMPLATE.format(shard=shard, shards=shards), encoding="utf-8")
+        print(f"wrote {path}")
+    stale = sorted(
+        p
+        for p in folder.glob("muxly_dags_shard_*.py")
+        if shards == 1 or int(p.stem.rsplit("_", 1)[1]) >= shards
+    )
+    for path in stale:
+        path.unlink()
+        print(f"removed {path} (beyond {shards} shards)")
+    if shards == 1:
+        print("[muxly] dag_file_shards is 1: dags/muxly_dags.py builds every job; no shard file is needed")
