@@ -257,3 +257,26 @@ def generate_many(
     exec(compile(source, "<muxly-conditions>", "exec"), emitter.namespace)  # noqa: S102
     function: Callable[[Mapping[str, Any]], tuple[bool, ...]] = emitter.namespace["_conditions"]
     return function
+
+
+ConditionEmitter = _Emitter
+"""Emits conditions as expressions over the variable ``record`` into a shared namespace (``bind``, ``emit``)."""
+
+
+def new_emitter(compile_node: Callable[[Node], Callable[[Any], bool]]) -> _Emitter:
+    """An emitter for generated functions that inline conditions (see :mod:`muxly_provider.routing.route_codegen`).
+
+    :param compile_node: the closure compiler, for the parts the generator does not inline
+    """
+    return _Emitter(compile_node)
+
+
+def inline_condition(emitter: _Emitter, node: Node, closure: Callable[[Any], bool]) -> str:
+    """The expression of ``node`` over ``record``, or a call of ``closure`` for a too big or too deep tree.
+
+    The expression may raise for records of odd shapes; the caller then uses the closure forms.
+    """
+    size, depth = _size(node)
+    if size > MAX_NODES or depth > MAX_NESTING:
+        return f"{emitter.bind('f', closure)}(record)"
+    return emitter.emit(node)

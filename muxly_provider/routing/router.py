@@ -13,6 +13,10 @@ Semantics (SPEC §2, ``docs/routing.md``):
 * more than ``max_failed_records`` failures in a route (``continue`` and ``dead_letter`` alike) raise
   :class:`~muxly_provider.exceptions.MuxlyTransformError`;
 * a record dropped by a ``filter`` step counts in ``filtered``, not as a failure.
+
+:meth:`Router.route_batch` runs a loop generated once per router (:mod:`muxly_provider.routing.route_codegen`)
+with the same semantics as :meth:`Router.route_record`; ``join`` steps on a connector get their rows from the
+``lookup_loader`` given to the router, called once per run (per router) and per connector and data spec.
 """
 
 from __future__ import annotations
@@ -23,9 +27,10 @@ from typing import Any
 
 from muxly_provider.exceptions import MuxlyConditionError, MuxlyConfigError, MuxlyTransformError
 from muxly_provider.routing.condition_ast import Always
-from muxly_provider.routing.condition_codegen import generate_many
 from muxly_provider.routing.conditions import Condition, compile_condition, compile_node, parse_condition
+from muxly_provider.routing.route_codegen import RoutePlan, RulePlan, build_batch
 from muxly_provider.routing.specs import ErrorHandlingSpec, RouteSpec, RuleSpec
+from muxly_provider.routing.transform_join import LookupLoader, memoized_loader
 from muxly_provider.routing.transformations import Pipeline, TransformStepError, compile_transformations
 
 Delivery = tuple[str, dict[str, Any]]
@@ -67,13 +72,14 @@ class RouterStats:
 class _Rule:
     """A compiled rule with its counters (plain attributes: the hot loop increments them)."""
 
-    __slots__ = ("condition", "destinations", "failed", "id", "matched", "outputs", "pipeline")
+    __slots__ = ("condition", "destinations", "failed", "id", "matched", "node", "outputs", "pipeline")
 
-    def __init__(self, route: RouteSpec, rule: RuleSpec) -> None:
+    def __init__(self, route: RouteSpec, rule: RuleSpec, lookup_loader: LookupLoader | None) -> None:
         self.id = rule.id
         self.destinations = tuple(rule.destination_ids)
         try:
-            always = isinstance(parse_condition(rule.condition), Always)
+            self.node = parse_condition(rule.condition)
+            always = isinstance(self.node, Always)
             self.condition: Condition | None = None if always else compile_condition(rule.condition)
         except MuxlyConditionError as exc:
             raise MuxlyConfigError(
@@ -82,7 +88,7 @@ class _Rule:
                 "condition",
                 f"a valid condition: {exc.message} at position {exc.position}",
             ) from exc
-        pipeline = compile_transformations(rule.transformations)
+        pipeline = compile_transformations(rule.transformations, lookup_loader=lookup_loader)
         self.pipeline: Pipeline | None = pipeline if len(pipeline) else None
         self.matched = 0
         self.outputs = 0
@@ -90,9 +96,9 @@ class _Rule:
 
 
 class _Route:
-    __slots__ = ("failures", "handling", "id", "matcher", "rules")
+    __slots__ = ("failures", "handling", "id", "rules")
 
-    def __init__(self, route: RouteSpec) -> None:
+    def __init__(self, route: RouteSpec, lookup_loader: LookupLoader | None) -> None:
         self.id = route.id
         self.handling: ErrorHandlingSpec = route.error_handling
         if self.handling.mode == "dead_letter" and not self.handling.dead_letter_destination_id:
@@ -103,9 +109,7 @@ class _Route:
                 "required when mode is 'dead_letter'",
             )
         ordered = sorted(route.rules, key=lambda r: (r.priority, r.sequence_order, r.id))
-        self.rules = tuple(_Rule(route, rule) for rule in ordered)
-        # All the rules' conditions in one generated function: one call per record and route.
-        self.matcher = generate_many([parse_condition(rule.condition) for rule in ordered], compile_node)
+        self.rules = tuple(_Rule(route, rule, lookup_loader) for rule in ordered)
         self.failures = 0
 
 
@@ -113,13 +117,36 @@ class Router:
     """Routes records through compiled routes (see the module docstring).
 
     :param routes: the routes of a run (each route's rules in any order)
-    :raises MuxlyConfigError: when a condition, a transformation or an error handling is invalid
+    :param lookup_loader: ``(connector_id, data_spec) -> rows`` for ``join`` steps with a ``join_connector_id``
+        (the runtime reads the connector); called while the router is built, once per connector and data spec
+    :raises MuxlyConfigError: when a condition, a transformation or an error handling is invalid, or a ``join``
+        needs a lookup loader and none is given
     """
 
-    def __init__(self, routes: Sequence[RouteSpec]) -> None:
-        self._routes = tuple(_Route(route) for route in routes)
+    def __init__(self, routes: Sequence[RouteSpec], *, lookup_loader: LookupLoader | None = None) -> None:
+        loader = memoized_loader(lookup_loader) if lookup_loader is not None else None
+        self._routes = tuple(_Route(route, loader) for route in routes)
         self._stats = RouterStats()
         self._extra: dict[str, int] = {}  # default and dead-letter deliveries per destination
+        self._rules = tuple(rule for route in self._routes for rule in route.rules)
+        self._destinations = sorted(self.destination_ids())
+        position = {dest: i for i, dest in enumerate(self._destinations)}
+        plans = [
+            RoutePlan(
+                rules=tuple(
+                    RulePlan(
+                        node=rule.node,
+                        closure=compile_node(rule.node),
+                        pipeline=rule.pipeline,
+                        destinations=tuple(position[d] for d in rule.destinations),
+                    )
+                    for rule in route.rules
+                ),
+                default=position.get(route.handling.default_destination_id or ""),
+            )
+            for route in self._routes
+        ]
+        self._batch = build_batch(plans, len(self._destinations))
 
     def destination_ids(self) -> set[str]:
         """Every destination a record can reach: rules' destinations, defaults and dead letters."""
@@ -235,73 +262,43 @@ class Router:
     def route_batch(self, records: Iterable[Mapping[str, Any]]) -> dict[str, list[dict[str, Any]]]:
         """The records per destination for a batch (each destination's list in input order).
 
-        Same semantics as :meth:`route_record`, with the loop specialized for speed: deliveries are appended
-        straight to the destinations' lists.
+        Same semantics as :meth:`route_record`, through the generated loop of the router.
 
         :param records: the records (never modified)
         :raises MuxlyTransformError: in ``fail`` mode, or past ``max_failed_records``
         """
-        batches: dict[str, list[dict[str, Any]]] = {}
+        batches: dict[str, list[dict[str, Any]]] = {dest: [] for dest in self._destinations}
+        routes = self._routes
 
-        def appender(dest: str) -> Any:
-            return batches.setdefault(dest, []).append
+        def fail(route_index: int, rule_index: int, record: dict[str, Any], exc: TransformStepError) -> None:
+            route = routes[route_index]
+            letters: list[Delivery] = []
+            self._failure(route, route.rules[rule_index], record, exc, letters)
+            for dest, letter in letters:
+                batches.setdefault(dest, []).append(letter)
 
-        plan = [
-            (
-                route,
-                tuple(
-                    (rule, rule.pipeline, tuple(appender(d) for d in rule.destinations))
-                    for rule in route.rules
-                ),
-                route.matcher,
-                appender(route.handling.default_destination_id)
-                if route.handling.default_destination_id
-                else None,
-            )
-            for route in self._routes
-        ]
-        stats = self._stats
-        for record in records:
-            if type(record) is not dict and not isinstance(record, Mapping):
-                for dest, output in self.route_record(record):
-                    appender(dest)(output)
-                continue
-            stats.records_in += 1
-            for route, rules, matcher, default in plan:
-                matched = False
-                for (rule, pipeline, appends), hit in zip(rules, matcher(record), strict=False):
-                    if not hit:
-                        continue
-                    matched = True
-                    rule.matched += 1
-                    if pipeline is None:
-                        rule.outputs += 1
-                        for append in appends:
-                            append(dict(record))
-                        continue
-                    try:
-                        outputs = pipeline(record)
-                    except TransformStepError as exc:
-                        failures: list[Delivery] = []
-                        self._failure(route, rule, record, exc, failures)
-                        for dest, letter in failures:
-                            appender(dest)(letter)
-                        continue
-                    rule.outputs += len(outputs)
-                    for output in outputs:
-                        first = True
-                        for append in appends:
-                            append(output if first else dict(output))
-                            first = False
-                if not matched:
-                    if default is not None:
-                        stats.defaulted += 1
-                        dest = route.handling.default_destination_id or ""
-                        self._extra[dest] = self._extra.get(dest, 0) + 1
-                        default(dict(record))
-                    else:
-                        stats.unmatched += 1
+        def other(record: Any) -> None:
+            for dest, output in self.route_record(record):
+                batches.setdefault(dest, []).append(output)
+
+        self._batch(records, [batches[dest] for dest in self._destinations], fail, other, self._flush)
         return {dest: batch for dest, batch in batches.items() if batch}
+
+    def _flush(
+        self, records: int, matched: tuple[int, ...], outputs: tuple[int, ...], misses: tuple[int, ...]
+    ) -> None:
+        """Add the counters of a batch of the generated loop."""
+        self._stats.records_in += records
+        for rule, hits, produced in zip(self._rules, matched, outputs, strict=True):
+            rule.matched += hits
+            rule.outputs += produced
+        for route, missed in zip(self._routes, misses, strict=True):
+            default = route.handling.default_destination_id
+            if default:
+                self._stats.defaulted += missed
+                self._extra[default] = self._extra.get(default, 0) + missed
+            else:
+                self._stats.unmatched += missed
 
     def finish(self) -> dict[str, list[dict[str, Any]]]:
         """Flush end-of-stream transformations (``aggregate``): their records per destination.

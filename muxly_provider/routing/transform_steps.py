@@ -1,6 +1,8 @@
-"""The transformation types: one factory per ``transformation_type``, registered in :data:`FACTORIES`.
+"""The building blocks of transformations, and the one-record-in, one-record-out types.
 
-A factory checks a step's ``config`` once (raising :class:`~muxly_provider.exceptions.MuxlyConfigError` that
+The registry of every type is :data:`muxly_provider.routing.transformations.FACTORIES`; stream types live in
+:mod:`muxly_provider.routing.transform_stream`, ``formula`` in :mod:`muxly_provider.routing.formula` and ``join``
+in :mod:`muxly_provider.routing.transform_join`. A factory checks a step's ``config`` once (raising :class:`~muxly_provider.exceptions.MuxlyConfigError` that
 names the row and the key) and returns a compiled step:
 
 * a :class:`MapStep` for one-record-in, at-most-one-out steps (``None`` drops the record: a ``filter``);
@@ -10,6 +12,11 @@ names the row and the key) and returns a compiled step:
 Steps never modify their input: they copy the containers along the paths they change (see
 :mod:`muxly_provider.routing.paths`). A step that cannot handle one record raises :class:`StepFailure` with a
 reason naming fields only, never record values.
+
+A :class:`MapStep` may also offer an *inline fragment*: Python source lines that do the same work in place on a
+record the pipeline owns, so that :mod:`muxly_provider.routing.pipeline_codegen` can fuse a rule's steps into
+one generated function (one copy of the record per rule instead of one per step). Fragments are built from
+fixed templates and names returned by ``bind`` only, never from user text.
 """
 
 from __future__ import annotations
@@ -20,12 +27,10 @@ import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any
 
 from muxly_provider.exceptions import MuxlyConfigError
 from muxly_provider.routing.condition_ast import Compare, CompareOp, Exists, In, Literal, Node, Not, Path
-from muxly_provider.routing.condition_values import as_number, order
 from muxly_provider.routing.conditions import compile_node
 from muxly_provider.routing.paths import (
     MISSING,
@@ -42,6 +47,17 @@ from muxly_provider.routing.specs import TransformationSpec
 
 Record = Mapping[str, Any]
 
+Bind = Callable[[str, Any], str]
+"""Puts a value into a generated function's namespace and returns the generated name to use in source."""
+
+Fragment = Callable[[Bind], list[str]]
+"""Source lines doing a step in place on the variable ``record`` (a top-level dict the pipeline owns).
+
+Rules: read and write ``record`` only; copy any nested container before changing it; leave ``record``
+unchanged when raising (compute first, then assign), since on any exception the step's ``apply`` runs on the
+same record to give the precise error; drop the record with ``return _drop()``.
+"""
+
 
 class StepFailure(Exception):
     """A step cannot transform one record; ``reason`` names fields only."""
@@ -53,9 +69,14 @@ class StepFailure(Exception):
 
 @dataclass(frozen=True, slots=True)
 class MapStep:
-    """A step turning one record into one record, or ``None`` to drop it."""
+    """A step turning one record into one record, or ``None`` to drop it.
+
+    :param apply: record -> new record (or the same one, unchanged), or ``None``; never modifies its input
+    :param inline: the optional in-place fragment of the same step (see :data:`Fragment`)
+    """
 
     apply: Callable[[Record], Record | None]
+    inline: Fragment | None = None
 
 
 class StreamStep(ABC):
@@ -74,33 +95,43 @@ Step = MapStep | StreamStep
 StepFactory = Callable[[TransformationSpec], Step]
 
 
-def _bad(spec: TransformationSpec, key: str, expected: str) -> MuxlyConfigError:
+def _top_key(segments: tuple[Segment, ...]) -> str | None:
+    """The key of a one-segment path (in-place fragments handle only those)."""
+    return segments[0] if len(segments) == 1 and isinstance(segments[0], str) else None
+
+
+def config_error(spec: TransformationSpec, key: str, expected: str) -> MuxlyConfigError:
+    """The error of a bad ``config.<key>`` of the step ``spec``."""
     return MuxlyConfigError("rule_transformations", spec.id, f"config.{key}", expected)
 
 
-def _str(spec: TransformationSpec, key: str, *, allow_empty: bool = False) -> str:
+def step_str(spec: TransformationSpec, key: str, *, allow_empty: bool = False) -> str:
+    """The string ``config.<key>`` of ``spec``."""
     value = spec.config.get(key)
     if not isinstance(value, str) or (not allow_empty and not value.strip()):
-        raise _bad(spec, key, "a non-empty string" if not allow_empty else "a string")
+        raise config_error(spec, key, "a non-empty string" if not allow_empty else "a string")
     return value
 
 
-def _path(spec: TransformationSpec, key: str, text: str | None = None) -> tuple[Segment, ...]:
-    raw = _str(spec, key) if text is None else text
+def step_path(spec: TransformationSpec, key: str, text: str | None = None) -> tuple[Segment, ...]:
+    """The segments of the path ``config.<key>`` of ``spec`` (or of ``text``, reported as that key)."""
+    raw = step_str(spec, key) if text is None else text
     try:
         return parse_path(raw.strip())
     except PathError as exc:
-        raise _bad(spec, key, f"a field path ({exc})") from exc
+        raise config_error(spec, key, f"a field path ({exc})") from exc
 
 
-def _paths(spec: TransformationSpec, key: str) -> list[tuple[Segment, ...]]:
+def step_paths(spec: TransformationSpec, key: str) -> list[tuple[Segment, ...]]:
+    """The segments of the list of paths ``config.<key>`` of ``spec``."""
     value = spec.config.get(key)
     if not isinstance(value, list | tuple) or not all(isinstance(v, str) and v.strip() for v in value):
-        raise _bad(spec, key, "a list of field paths")
-    return [_path(spec, key, v) for v in value]
+        raise config_error(spec, key, "a list of field paths")
+    return [step_path(spec, key, v) for v in value]
 
 
-def _set(record: Record, segments: tuple[Segment, ...], value: Any) -> dict[str, Any]:
+def set_or_fail(record: Record, segments: tuple[Segment, ...], value: Any) -> dict[str, Any]:
+    """:func:`~muxly_provider.routing.paths.set_path`, a conflict being a :class:`StepFailure`."""
     try:
         return set_path(record, segments, value)
     except PathConflictError as exc:
@@ -109,35 +140,57 @@ def _set(record: Record, segments: tuple[Segment, ...], value: Any) -> dict[str,
 
 def rename_field(spec: TransformationSpec) -> Step:
     """``{"from": path, "to": path}``: moves a value; a record without ``from`` passes unchanged."""
-    source, target = _path(spec, "from"), _path(spec, "to")
+    source, target = step_path(spec, "from"), step_path(spec, "to")
     get = compile_getter(source)
 
     def apply(record: Record) -> Record:
         value = get(record)
         if value is MISSING or source == target:
             return record
-        return _set(delete_path(record, source), target, value)
+        return set_or_fail(delete_path(record, source), target, value)
 
-    return MapStep(apply)
+    old, new = _top_key(source), _top_key(target)
+    if old is None or new is None or old == new:
+        return MapStep(apply)
+
+    def inline(bind: Bind) -> list[str]:
+        k_old, k_new = bind("k", old), bind("k", new)
+        return [f"if {k_old} in record:", f"    record[{k_new}] = record.pop({k_old})"]
+
+    return MapStep(apply, inline)
 
 
 def set_field(spec: TransformationSpec) -> Step:
     """``{"field": path, "value": json}``: sets a constant, creating missing intermediate objects."""
-    target = _path(spec, "field")
+    target = step_path(spec, "field")
     value = spec.config.get("value")
     mutable = isinstance(value, dict | list)
 
     def apply(record: Record) -> Record:
         # A container value is copied so that records never share (and destinations never alter) the config.
-        return _set(record, target, copy.deepcopy(value) if mutable else value)
+        return set_or_fail(record, target, copy.deepcopy(value) if mutable else value)
 
-    return MapStep(apply)
+    key = _top_key(target)
+    if key is None:
+        return MapStep(apply)
+
+    def inline(bind: Bind) -> list[str]:
+        constant = bind("v", value)
+        code = f"{bind('deepcopy', copy.deepcopy)}({constant})" if mutable else constant
+        return [f"record[{bind('k', key)}] = {code}"]
+
+    return MapStep(apply, inline)
 
 
 def remove_field(spec: TransformationSpec) -> Step:
     """``{"field": path}``: removes a value (nothing happens when it is absent)."""
-    target = _path(spec, "field")
-    return MapStep(lambda record: delete_path(record, target))
+    target = step_path(spec, "field")
+    key = _top_key(target)
+
+    def inline(bind: Bind) -> list[str]:
+        return [f"record.pop({bind('k', key)}, None)"]
+
+    return MapStep(lambda record: delete_path(record, target), None if key is None else inline)
 
 
 _FILTER_OPERATORS: dict[str, CompareOp] = {
@@ -162,7 +215,7 @@ def filter_records(spec: TransformationSpec) -> Step:
     Operators: ``>``, ``<``, ``>=``, ``<=``, ``=``/``==``, ``!=``, ``contains``, ``not_contains``,
     ``starts_with``, ``ends_with``, and also ``in``/``not_in`` (``value`` a list) and ``exists``/``not_exists``.
     """
-    path = Path(_path(spec, "field"))
+    path = Path(step_path(spec, "field"))
     operator = str(spec.config.get("operator", "")).strip().lower()
     value = spec.config.get("value")
     node: Node
@@ -170,27 +223,32 @@ def filter_records(spec: TransformationSpec) -> Step:
         node = Exists(path) if operator == "exists" else Not(Exists(path))
     elif operator in ("in", "not_in"):
         if not isinstance(value, list) or not all(isinstance(v, _SCALARS) for v in value):
-            raise _bad(spec, "value", f"a list of values for operator {operator!r}")
+            raise config_error(spec, "value", f"a list of values for operator {operator!r}")
         node = In(path, tuple(Literal(v) for v in value), operator == "not_in")
     elif operator in _FILTER_OPERATORS:
         if not isinstance(value, _SCALARS):
-            raise _bad(spec, "value", "a string, number, boolean or null")
+            raise config_error(spec, "value", "a string, number, boolean or null")
         node = Compare(_FILTER_OPERATORS[operator], path, Literal(value))
     else:
         names = ", ".join([*_FILTER_OPERATORS, "in", "not_in", "exists", "not_exists"])
-        raise _bad(spec, "operator", f"one of {names}")
+        raise config_error(spec, "operator", f"one of {names}")
     matches = compile_node(node)
-    return MapStep(lambda record: record if matches(record) else None)
+
+    def inline(bind: Bind) -> list[str]:
+        # A compiled condition never raises and reads only.
+        return [f"if not {bind('cond', matches)}(record):", "    return _drop()"]
+
+    return MapStep(lambda record: record if matches(record) else None, inline)
 
 
 def extract(spec: TransformationSpec) -> Step:
     """``{"fields": [paths]}``: keeps only these paths (nested objects keep their shape; absent ones are skipped)."""
-    targets = _paths(spec, "fields")
+    targets = step_paths(spec, "fields")
     if not targets:
-        raise _bad(spec, "fields", "at least one field path")
+        raise config_error(spec, "fields", "at least one field path")
     for target in targets:
         if any(isinstance(s, int) for s in target):
-            raise _bad(spec, "fields", f"paths without list indices (got {format_path(target)!r})")
+            raise config_error(spec, "fields", f"paths without list indices (got {format_path(target)!r})")
     getters = [(target, compile_getter(target)) for target in targets]
 
     def apply(record: Record) -> Record:
@@ -201,7 +259,7 @@ def extract(spec: TransformationSpec) -> Step:
                 if len(target) == 1:
                     out[target[0]] = value  # type: ignore[index]
                 else:
-                    out = _set(out, target, value)
+                    out = set_or_fail(out, target, value)
         return out
 
     return MapStep(apply)
@@ -224,152 +282,36 @@ def _text(value: Any) -> str:
 
 def format_string(spec: TransformationSpec) -> Step:
     """``{"template", "output_field"}``: fills ``{{field}}``/``{{a.b}}`` placeholders (missing or null: empty)."""
-    template = _str(spec, "template", allow_empty=True)
-    target = _path(spec, "output_field")
+    template = step_str(spec, "template", allow_empty=True)
+    target = step_path(spec, "output_field")
     parts: list[str | Callable[[Any], Any]] = []
     last = 0
     for match in _PLACEHOLDER.finditer(template):
         parts.append(template[last : match.start()])
-        parts.append(compile_getter(_path(spec, "template", match.group(1))))
+        parts.append(compile_getter(step_path(spec, "template", match.group(1))))
         last = match.end()
     parts.append(template[last:])
 
     def apply(record: Record) -> Record:
         text = "".join(part if isinstance(part, str) else _text(part(record)) for part in parts)
-        return _set(record, target, text)
+        return set_or_fail(record, target, text)
 
-    return MapStep(apply)
+    key = _top_key(target)
+    if key is None:
+        return MapStep(apply)
 
-
-class _ArrayFlatten(StreamStep):
-    def __init__(self, spec: TransformationSpec) -> None:
-        self.array = _path(spec, "array_field")
-        self.get = compile_getter(self.array)
-        fields = spec.config.get("flatten_fields") or []
-        self.fields = [(f, compile_getter(f)) for f in (_paths(spec, "flatten_fields") if fields else [])]
-        preserve = spec.config.get("preserve_parent", True)
-        if not isinstance(preserve, bool):
-            raise _bad(spec, "preserve_parent", "true or false")
-        self.preserve = preserve
-
-    def process(self, record: Record) -> Iterable[Record]:
-        items = self.get(record)
-        if not isinstance(items, list):
-            return (record,)
-        parent: Record = delete_path(record, self.array) if self.preserve else {}
-        out: list[Record] = []
-        for item in items:
-            if not isinstance(item, Mapping):
-                out.append(_set(parent, self.array, item))
+    def inline(bind: Bind) -> list[str]:
+        pieces: list[str] = []
+        text_of, str_type = bind("text", _text), bind("str", str)
+        for index, part in enumerate(parts):
+            if isinstance(part, str):
+                if part:
+                    pieces.append(bind("s", part))
                 continue
-            lifted: dict[str, Any] = dict(parent)
-            if self.fields:
-                for segments, get in self.fields:
-                    value = get(item)
-                    if value is not MISSING:
-                        lifted = _set(lifted, segments, value)
-            else:
-                lifted.update(item)
-            out.append(lifted)
-        return out
+            temp = f"_t{index}"
+            pieces.append(
+                f"({temp} if ({temp} := {bind('g', part)}(record)).__class__ is {str_type} else {text_of}({temp}))"
+            )
+        return [f"record[{bind('k', key)}] = {' + '.join(pieces) or repr('')}"]
 
-
-def _number_of(function: str, value: Any) -> int | float | Decimal:
-    """The number to add for ``sum``/``avg`` (0 for other functions and absent values)."""
-    if function not in ("sum", "avg") or value is None or value is MISSING:
-        return 0
-    if isinstance(value, int | float | Decimal) and not isinstance(value, bool):
-        return value
-    number = as_number(value) if isinstance(value, str) else None
-    if number is None:
-        raise StepFailure(f"aggregate: a value of an aggregated field is not a number ({function})")
-    return number
-
-
-class _Aggregate(StreamStep):
-    _FUNCTIONS = ("sum", "count", "avg", "min", "max")
-
-    def __init__(self, spec: TransformationSpec) -> None:
-        group_by = spec.config.get("group_by") or []
-        self.group_by = [(g, compile_getter(g)) for g in (_paths(spec, "group_by") if group_by else [])]
-        aggregations = spec.config.get("aggregations")
-        if not isinstance(aggregations, list) or not aggregations:
-            raise _bad(spec, "aggregations", "a non-empty list of {function, field, as}")
-        self.aggregations: list[tuple[str, Callable[[Any], Any] | None, tuple[Segment, ...]]] = []
-        for i, agg in enumerate(aggregations):
-            function = agg.get("function") if isinstance(agg, Mapping) else None
-            if function not in self._FUNCTIONS:
-                raise _bad(spec, f"aggregations[{i}].function", f"one of {', '.join(self._FUNCTIONS)}")
-            field = agg.get("field", "*")
-            getter = None if field == "*" else compile_getter(_path(spec, f"aggregations[{i}].field", field))
-            if getter is None and function != "count":
-                raise _bad(spec, f"aggregations[{i}].field", "a field path ('*' is only for count)")
-            name = agg.get("as") or (function if field == "*" else f"{function}_{field}")
-            self.aggregations.append((function, getter, _path(spec, f"aggregations[{i}].as", name)))
-        self.groups: dict[str, tuple[list[Any], list[Any]]] = {}
-
-    def process(self, record: Record) -> Iterable[Record]:
-        keys = [get(record) for _, get in self.group_by]
-        values = [None if get is None else get(record) for _, get, _ in self.aggregations]
-        numbers = [
-            _number_of(function, value)
-            for (function, _, _), value in zip(self.aggregations, values, strict=True)
-        ]
-        group_key = json.dumps([None if k is MISSING else k for k in keys], sort_keys=True, default=str)
-        group = self.groups.get(group_key)
-        if group is None:
-            group = self.groups[group_key] = (keys, [[0, 0, None] for _ in self.aggregations])
-        for (function, getter, _), value, number, state in zip(
-            self.aggregations, values, numbers, group[1], strict=True
-        ):
-            if getter is None:
-                state[0] += 1
-            elif value is not None and value is not MISSING:
-                state[0] += 1
-                if function in ("sum", "avg"):
-                    state[1] += number
-                elif function in ("min", "max") and (
-                    state[2] is None or order(value, state[2]) == (-1 if function == "min" else 1)
-                ):
-                    state[2] = value
-        return ()
-
-    def finish(self) -> Iterable[Record]:
-        out: list[Record] = []
-        for keys, states in self.groups.values():
-            record: dict[str, Any] = {}
-            for (segments, _), key in zip(self.group_by, keys, strict=True):
-                record = _set(record, segments, None if key is MISSING else key)
-            for (function, _, target), (count, total, best) in zip(self.aggregations, states, strict=True):
-                result = {"count": count, "sum": total, "min": best, "max": best}.get(function)
-                if function == "avg":
-                    result = total / count if count else None
-                record = _set(record, target, result)
-            out.append(record)
-        self.groups = {}
-        return out
-
-
-def _not_yet(spec: TransformationSpec) -> Step:
-    raise MuxlyConfigError(
-        "rule_transformations",
-        spec.id,
-        "transformation_type",
-        f"{spec.transformation_type!r} is not supported by this version of the router yet",
-    )
-
-
-FACTORIES: dict[str, StepFactory] = {
-    "rename_field": rename_field,
-    "set_field": set_field,
-    "remove_field": remove_field,
-    "filter": filter_records,
-    "extract": extract,
-    "format_string": format_string,
-    "array_flatten": _ArrayFlatten,
-    "aggregate": _Aggregate,
-    "formula": _not_yet,
-    "join": _not_yet,
-}
-"""The factory of every ``transformation_type`` (extend with
-:func:`muxly_provider.routing.transformations.register_transformation`)."""
+    return MapStep(apply, inline)

@@ -184,7 +184,17 @@ def test_aggregate_flushes_at_the_end() -> None:
             step("aggregate", {"aggregations": [{"function": "median", "field": "a"}]}),
             "config.aggregations[0].function",
         ),
-        (step("formula", {"output_field": "x", "formula": "a * b"}), "transformation_type"),
+        (step("formula", {"output_field": "x", "formula": "a * (b"}), "config.formula"),
+        (step("formula", {"output_field": "x[", "formula": "a"}), "config.output_field"),
+        (
+            step("join", {"left_key": "a", "right_key": "b", "join_connector_id": "db"}),
+            "config.join_connector_id",
+        ),
+        (step("join", {"left_key": "a", "right_key": "b", "lookup": [1]}), "config.lookup[0]"),
+        (
+            step("join", {"left_key": "a", "right_key": "b", "lookup": [], "join_type": "full"}),
+            "config.join_type",
+        ),
     ],
 )
 def test_config_errors_at_compile_time(spec: TransformationSpec, field: str) -> None:
