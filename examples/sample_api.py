@@ -1,7 +1,7 @@
 """A small local HTTP API serving sample sales records (used by the demo and the end-to-end tests).
 
 ``GET /api/v1/sales`` answers ``{"data": {"records": [...]}, "meta": {...}}``; with ``--token`` the request must
-carry ``Authorization: Bearer <token>``. Run: ``python examples/sample_api.py --port 18765 --token demo-token``.
+carry ``Authorization: Bearer <token>``; ``?delay=N`` answers after N seconds. Run: ``python examples/sample_api.py --port 18765 --token demo-token``.
 """
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlparse
@@ -64,6 +65,8 @@ def make_server(
                 self._send(401, {"error": "unauthorized"})
                 return
             query = {k: v[0] for k, v in parse_qs(url.query).items()}
+            if query.get("delay", "").isdigit():  # lets tests hold a request open (a hanging API)
+                time.sleep(int(query["delay"]))
             self._send(200, {"data": {"records": data}, "meta": {"count": len(data), "query": query}})
 
     return ThreadingHTTPServer((host, port), Handler)
