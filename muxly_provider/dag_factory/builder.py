@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from muxly_provider.dag_factory.naming import dag_id_for
 from muxly_provider.dag_factory.specs import JobDagSpec
 
 START_DATE = datetime(2024, 1, 1, tzinfo=UTC)
@@ -17,16 +18,26 @@ MAX_RETRY_DELAY = timedelta(minutes=30)
 def retry_arguments(spec: JobDagSpec) -> dict[str, Any]:
     """Task retry arguments from the job's ``max_retries``, ``backoff_strategy`` and ``timeout_seconds``.
 
-    ``exponential`` uses Airflow's exponential backoff from 30 s up to 30 min; ``fixed`` and ``linear`` retry
-    every 30 s (a growing linear delay needs per-try delays, see docs/jobs.md).
+    The delays come from :class:`~muxly_provider.operators.retry.MuxlyRetryPolicy` (``fixed`` 30 s, ``linear``
+    30 s x try, ``exponential`` 30 s x 2^(try-1), each at most 30 min); configuration errors are not retried.
     """
+    from muxly_provider.operators.retry import MuxlyRetryPolicy
+
     return {
         "retries": spec.max_retries,
         "retry_delay": RETRY_DELAY,
-        "retry_exponential_backoff": spec.backoff_strategy == "exponential",
         "max_retry_delay": MAX_RETRY_DELAY,
+        "retry_policy": MuxlyRetryPolicy(spec.backoff_strategy, RETRY_DELAY, MAX_RETRY_DELAY),
         "execution_timeout": timedelta(seconds=spec.timeout_seconds),
     }
+
+
+def job_asset(job_id: str) -> Any:
+    """The asset a job's DAG updates when a run succeeds; jobs that ``depends_on`` it are scheduled on it."""
+    from airflow.sdk import Asset
+
+    dag_id = dag_id_for(job_id)
+    return Asset(name=dag_id, uri=f"muxly://jobs/{dag_id}")
 
 
 def doc_md(spec: JobDagSpec) -> str:
@@ -37,6 +48,7 @@ def doc_md(spec: JobDagSpec) -> str:
         f"- **Action:** `{spec.action_type}`",
         f"- **Runs:** {spec.job_type}" + (f" (`{spec.cron}`, {spec.timezone})" if spec.cron else ""),
         f"- **Connector:** `{spec.connector_id}` ({spec.connector_type}): {spec.connector_name}",
+        *([f"- **Runs after:** job `{spec.depends_on}` succeeds"] if spec.depends_on else []),
         f"- **Retries:** {spec.max_retries}, {spec.backoff_strategy} backoff; timeout {spec.timeout_seconds} s",
     ]
     if spec.routes:
@@ -51,11 +63,15 @@ def doc_md(spec: JobDagSpec) -> str:
 
 
 def _schedule(spec: JobDagSpec) -> Any:
-    if spec.cron is None:
-        return None
-    from airflow.sdk import CronTriggerTimetable
+    from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable
 
-    return CronTriggerTimetable(spec.cron, timezone=spec.timezone)
+    timetable = CronTriggerTimetable(spec.cron, timezone=spec.timezone) if spec.cron else None
+    if spec.depends_on is None:
+        return timetable
+    upstream = job_asset(spec.depends_on)
+    if timetable is None:
+        return upstream
+    return AssetOrTimeSchedule(timetable=timetable, assets=upstream)
 
 
 def build_dag(spec: JobDagSpec) -> Any:
@@ -77,7 +93,7 @@ def build_dag(spec: JobDagSpec) -> Any:
         auto_register=False,
     )
     with dag:
-        MuxlyJobOperator(task_id="run_job", job_id=spec.job_id)
+        MuxlyJobOperator(task_id="run_job", job_id=spec.job_id, outlets=[job_asset(spec.job_id)])
     dag.validate()  # type: ignore[no-untyped-call]
     dag.check_cycle()
     return dag

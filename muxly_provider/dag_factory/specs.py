@@ -59,6 +59,7 @@ class JobDagSpec:
     routes: tuple[tuple[str, str], ...] = ()
     destinations: tuple[tuple[str, str, str], ...] = ()
     tags: tuple[str, ...] = field(default=())
+    depends_on: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-able dict (for the last-good cache)."""
@@ -108,28 +109,68 @@ def _json(row: Row, column: str) -> Any:
     return json.loads(value) if isinstance(value, str) and value.strip() else (value or {})
 
 
-def _route_targets(snapshot: ConfigSnapshot, route_ids: list[str]) -> tuple[tuple[str, str, str], ...]:
-    destinations = snapshot.by_id("destinations")
-    rules_of_route: dict[str, list[str]] = {}
-    for link in snapshot.rows("route_rules"):
-        rules_of_route.setdefault(link["route_id"], []).append(link["rule_id"])
-    dests_of_rule: dict[str, list[str]] = {}
-    for link in snapshot.rows("rule_destinations"):
-        dests_of_rule.setdefault(link["rule_id"], []).append(link["destination_id"])
-    routes = snapshot.by_id("routes")
-    ids: set[str] = set()
-    for route_id in route_ids:
-        for rule_id in rules_of_route.get(route_id, []):
-            ids.update(dests_of_rule.get(rule_id, []))
-        handling = _json(routes[route_id], "error_handling") if route_id in routes else {}
-        for key in ("default_destination_id", "dead_letter_destination_id", "error_destination_id"):
-            if isinstance(handling, dict) and handling.get(key):
-                ids.add(str(handling[key]))
-    return tuple(
-        (d, str(destinations[d]["name"]), str(destinations[d]["destination_type"]))
-        for d in sorted(ids)
-        if d in destinations
-    )
+@dataclass
+class _Index:
+    """The snapshot's rows keyed for lookups, built once per parse (parse stays linear in the rows)."""
+
+    jobs: dict[str, Row]
+    connectors: dict[str, Row]
+    routes: dict[str, Row]
+    destinations: dict[str, Row]
+    rules_of_route: dict[str, list[str]]
+    dests_of_rule: dict[str, list[str]]
+    routes_of_connector: dict[str, list[str]]
+    connector_errors: dict[str, MuxlyConfigError | None] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, snapshot: ConfigSnapshot) -> _Index:
+        rules_of_route: dict[str, list[str]] = {}
+        for link in snapshot.rows("route_rules"):
+            rules_of_route.setdefault(link["route_id"], []).append(link["rule_id"])
+        dests_of_rule: dict[str, list[str]] = {}
+        for link in snapshot.rows("rule_destinations"):
+            dests_of_rule.setdefault(link["rule_id"], []).append(link["destination_id"])
+        routes_of_connector: dict[str, list[str]] = {}
+        for route in snapshot.rows("routes"):
+            if route["enabled"]:
+                routes_of_connector.setdefault(route["connector_id"], []).append(route["id"])
+        return cls(
+            jobs=snapshot.by_id("scheduler_jobs"),
+            connectors=snapshot.by_id("connectors"),
+            routes=snapshot.by_id("routes"),
+            destinations=snapshot.by_id("destinations"),
+            rules_of_route=rules_of_route,
+            dests_of_rule=dests_of_rule,
+            routes_of_connector={k: sorted(v) for k, v in routes_of_connector.items()},
+        )
+
+    def destination(self, dest_id: str) -> tuple[str, str, str]:
+        row = self.destinations[dest_id]
+        return (dest_id, str(row["name"]), str(row["destination_type"]))
+
+    def route_targets(self, route_ids: list[str]) -> tuple[tuple[str, str, str], ...]:
+        ids: set[str] = set()
+        for route_id in route_ids:
+            for rule_id in self.rules_of_route.get(route_id, []):
+                ids.update(self.dests_of_rule.get(rule_id, []))
+            handling = _json(self.routes[route_id], "error_handling") if route_id in self.routes else {}
+            for key in ("default_destination_id", "dead_letter_destination_id", "error_destination_id"):
+                if isinstance(handling, dict) and handling.get(key):
+                    ids.add(str(handling[key]))
+        return tuple(self.destination(d) for d in sorted(ids) if d in self.destinations)
+
+    def check_connector(self, connector: Row) -> None:
+        """Validate a connector row once per parse, however many jobs use it."""
+        cid = str(connector["id"])
+        if cid not in self.connector_errors:
+            try:
+                _validate("connectors", connector)
+                self.connector_errors[cid] = None
+            except MuxlyConfigError as exc:
+                self.connector_errors[cid] = exc
+        error = self.connector_errors[cid]
+        if error is not None:
+            raise error
 
 
 def _validate(table: str, row: Row) -> None:
@@ -138,11 +179,11 @@ def _validate(table: str, row: Row) -> None:
     validate_row(table, row)
 
 
-def _spec_for(job: Row, snapshot: ConfigSnapshot) -> JobDagSpec:
+def _spec_for(job: Row, index: _Index) -> JobDagSpec:
     job_id = str(job["id"])
     _validate("scheduler_jobs", job)
     params = _json(job, "action_params")
-    connector = snapshot.by_id("connectors").get(job["connector_id"])
+    connector = index.connectors.get(job["connector_id"])
     if connector is None:
         raise MuxlyConfigError(
             "scheduler_jobs", job_id, "connector_id", f"an existing connector, got {job['connector_id']!r}"
@@ -151,7 +192,7 @@ def _spec_for(job: Row, snapshot: ConfigSnapshot) -> JobDagSpec:
         raise MuxlyConfigError(
             "scheduler_jobs", job_id, "connector_id", f"an enabled connector; {connector['id']!r} is disabled"
         )
-    _validate("connectors", connector)
+    index.check_connector(connector)
     connector_type = str(connector["connector_type"])
     try:
         connector_class = connector_registry.get_connector_class(connector_type)
@@ -170,29 +211,35 @@ def _spec_for(job: Row, snapshot: ConfigSnapshot) -> JobDagSpec:
     timezone = str(params.get("timezone") or "UTC")
     try:
         _check_timezone(timezone)
-        if job["job_type"] == "cron":
-            cron = normalize_cron(job.get("schedule"))
     except ValueError as exc:
-        field_name = "schedule" if "timezone" not in str(exc) else "action_params.timezone"
-        raise MuxlyConfigError("scheduler_jobs", job_id, field_name, str(exc)) from exc
-    routes = snapshot.by_id("routes")
-    if action == "pipeline":
-        route_ids = [str(params.get("route_id"))]
-        if route_ids[0] not in routes:
+        raise MuxlyConfigError("scheduler_jobs", job_id, "action_params.timezone", str(exc)) from exc
+    if job["job_type"] == "cron":
+        try:
+            cron = normalize_cron(job.get("schedule"))
+        except ValueError as exc:
+            raise MuxlyConfigError("scheduler_jobs", job_id, "schedule", str(exc)) from exc
+    depends_on = params.get("depends_on")
+    if depends_on is not None:
+        depends_on = str(depends_on)
+        upstream = index.jobs.get(depends_on)
+        if upstream is None or not upstream["enabled"] or depends_on == job_id:
             raise MuxlyConfigError(
                 "scheduler_jobs",
                 job_id,
-                "action_params.route_id",
-                f"an existing route, got {params.get('route_id')!r}",
+                "action_params.depends_on",
+                f"another enabled job, got {depends_on!r}",
+            )
+    if action == "pipeline":
+        route_ids = [str(params.get("route_id") or params.get("pipeline_id"))]
+        if route_ids[0] not in index.routes:
+            raise MuxlyConfigError(
+                "scheduler_jobs", job_id, "action_params.route_id", f"an existing route, got {route_ids[0]!r}"
             )
     else:
-        route_ids = sorted(
-            r for r, row in routes.items() if row["connector_id"] == connector["id"] and row["enabled"]
-        )
+        route_ids = list(index.routes_of_connector.get(str(connector["id"]), []))
     if action == "export":
         wanted = [str(d) for d in params.get("destination_ids") or []]
-        known = snapshot.by_id("destinations")
-        missing = [d for d in wanted if d not in known]
+        missing = [d for d in wanted if d not in index.destinations]
         if missing:
             raise MuxlyConfigError(
                 "scheduler_jobs",
@@ -200,12 +247,10 @@ def _spec_for(job: Row, snapshot: ConfigSnapshot) -> JobDagSpec:
                 "action_params.destination_ids",
                 f"existing destinations; unknown: {', '.join(missing)}",
             )
-        destinations = tuple(
-            (d, str(known[d]["name"]), str(known[d]["destination_type"])) for d in sorted(wanted)
-        )
+        destinations = tuple(index.destination(d) for d in sorted(set(wanted)))
         route_ids = []
     else:
-        destinations = _route_targets(snapshot, route_ids)
+        destinations = index.route_targets(route_ids)
     return JobDagSpec(
         job_id=job_id,
         dag_id=dag_id_for(job_id),
@@ -220,9 +265,10 @@ def _spec_for(job: Row, snapshot: ConfigSnapshot) -> JobDagSpec:
         max_retries=int(job["max_retries"]),
         backoff_strategy=str(job["backoff_strategy"]),
         timeout_seconds=int(job["timeout_seconds"]),
-        routes=tuple((r, str(routes[r]["name"])) for r in route_ids),
+        routes=tuple((r, str(index.routes[r]["name"])) for r in route_ids),
         destinations=destinations,
         tags=("muxly", f"muxly:{connector['id']}"),
+        depends_on=depends_on,
     )
 
 
@@ -240,6 +286,7 @@ def build_job_specs(
     specs: list[JobDagSpec] = []
     problems: list[JobProblem] = []
     seen: dict[str, str] = {}
+    index = _Index.of(snapshot)
     for job in snapshot.rows("scheduler_jobs"):
         if not job["enabled"]:
             continue
@@ -256,7 +303,7 @@ def build_job_specs(
             )
             continue
         try:
-            spec = _spec_for(job, snapshot)
+            spec = _spec_for(job, index)
         except MuxlyConfigError as exc:
             problems.append(JobProblem(job_id, dag_id, f"{exc.table}.{exc.field}", exc.expected))
             continue

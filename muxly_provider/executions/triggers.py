@@ -26,6 +26,8 @@ def triggered_by(run_type: Any, airflow_triggered_by: Any, conf: Mapping[str, An
         return "schedule"
     if kind == "backfill":
         return "backfill"
+    if kind == "asset_triggered":
+        return "dependency"  # scheduled on the asset of the job it depends on
     source = str(getattr(airflow_triggered_by, "value", airflow_triggered_by) or "")
     if source == "rest_api":
         return "api"

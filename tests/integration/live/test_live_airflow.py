@@ -134,6 +134,15 @@ def _seed(engine: Engine, api_url: str, out: Path) -> None:
         **common,
     )
     _insert(engine, "webhook_triggers", id="live_hook", job_id="live_manual", endpoint_path="live")
+    _insert(
+        engine,
+        "scheduler_jobs",
+        id="live_after",
+        name="After manual",
+        job_type="manual",
+        action_params={"destination_ids": ["live_file"], "depends_on": "live_manual"},
+        **common,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -187,9 +196,9 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
                 dags = live.call("GET", "/api/v2/dags?dag_id_pattern=muxly__live")["dags"]
             except OSError:
                 return False
-            return len(dags) == 3
+            return len(dags) == 4
 
-        live.wait_for("the api-server and the three DAGs", dags_ready, timeout=180)
+        live.wait_for("the api-server and the four DAGs", dags_ready, timeout=180)
         yield live
     except BaseException:
         log.flush()
@@ -232,6 +241,12 @@ def test_every_trigger_is_mirrored(live: Live) -> None:
     assert sorted(r["triggered_by"] for r in rows) == ["api", "manual", "webhook"]
     assert all(r["status"] == "success" and r["attempt"] == 1 for r in rows)
     assert len({r["id"] for r in rows}) == 3
+    after = live.wait_for(
+        "a dependency run",
+        lambda: [r for r in live.executions("live_after") if r["status"] == "success"],
+        timeout=120,
+    )
+    assert {r["triggered_by"] for r in after} == {"dependency"}
 
     live.cli(
         "backfill",

@@ -1,0 +1,34 @@
+"""Retry delays per backoff strategy; configuration errors are not retried."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from airflow.sdk.definitions.retry_policy import RetryAction
+
+from muxly_provider.exceptions import MuxlyConfigError, MuxlyConnectorError
+from muxly_provider.operators.retry import MuxlyRetryPolicy
+
+
+@pytest.mark.parametrize(
+    ("strategy", "delays"),
+    [("fixed", [30, 30, 30, 30]), ("linear", [30, 60, 90, 120]), ("exponential", [30, 60, 120, 240])],
+)
+def test_delays(strategy: str, delays: list[int]) -> None:
+    policy = MuxlyRetryPolicy(strategy)
+    assert [policy.delay(t).total_seconds() for t in (1, 2, 3, 4)] == delays
+    decision = policy.evaluate(MuxlyConnectorError("down"), 2, 5)
+    assert decision.action is RetryAction.RETRY
+    assert decision.retry_delay == timedelta(seconds=delays[1])
+
+
+def test_delays_are_capped_and_serializable() -> None:
+    policy = MuxlyRetryPolicy("exponential", timedelta(seconds=10), timedelta(minutes=1))
+    assert policy.delay(50) == timedelta(minutes=1)
+    assert MuxlyRetryPolicy.deserialize(policy.serialize()).delay(3) == policy.delay(3)
+
+
+def test_configuration_errors_fail_at_once() -> None:
+    error = MuxlyConfigError("connectors", "c1", "auth_settings.params.token", "a string")
+    assert MuxlyRetryPolicy("fixed").evaluate(error, 1, 3).action is RetryAction.FAIL
