@@ -6,6 +6,7 @@ time. Everything here is deterministic for unchanged rows (sorted, no clock, no 
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
@@ -75,6 +76,7 @@ class JobDagSpec:
         return cls(**values)
 
 
+@functools.lru_cache(maxsize=4096)
 def normalize_cron(expression: str | None) -> str:
     """Check a five-field cron expression or preset and return the five-field form.
 
@@ -95,6 +97,7 @@ def normalize_cron(expression: str | None) -> str:
     return cron
 
 
+@functools.lru_cache(maxsize=512)
 def _check_timezone(name: str) -> None:
     import pendulum
 
