@@ -72,6 +72,58 @@ def get_provider_info() -> dict[str, Any]:
                         "4",
                         kind="integer",
                     ),
+                    "access_token_expire_seconds": _option(
+                        "Lifetime of an access token of Muxly's API, in seconds.",
+                        "3600",
+                        "900",
+                        kind="integer",
+                    ),
+                    "refresh_token_expire_seconds": _option(
+                        "Lifetime of a login session (its rotating refresh tokens), in seconds.",
+                        "604800",
+                        "86400",
+                        kind="integer",
+                    ),
+                    "login_max_failures": _option(
+                        "Failed logins allowed per username or client address within the window.",
+                        "5",
+                        "5",
+                        kind="integer",
+                    ),
+                    "login_failure_window_seconds": _option(
+                        "Window (and lockout) of the login throttle, in seconds.",
+                        "300",
+                        "300",
+                        kind="integer",
+                    ),
+                    "airflow_user_role": _option(
+                        "Muxly role given to a user authenticated by the Airflow UI's own token; empty refuses "
+                        "those tokens.",
+                        "viewer",
+                        "operator",
+                    ),
+                    "keycloak_server_url": _option(
+                        "Keycloak base URL; empty disables Keycloak bearer tokens.",
+                        "",
+                        "https://sso.example.com",
+                    ),
+                    "keycloak_realm": _option("The Keycloak realm.", "", "data-platform"),
+                    "keycloak_client_id": _option("Muxly's client in the realm.", "", "muxly"),
+                    "keycloak_audience": _option(
+                        "The 'aud' a Keycloak token must carry (default: the client id).", "", "muxly"
+                    ),
+                    "keycloak_role_mapping": _option(
+                        "realm-role:muxly-role pairs, comma-separated; empty maps a realm role to the Muxly "
+                        "role of the same name.",
+                        "",
+                        "platform-admins:admin,analysts:viewer",
+                    ),
+                    "keycloak_jwks_cache_seconds": _option(
+                        "How long fetched Keycloak signing keys are kept, in seconds.",
+                        "300",
+                        "300",
+                        kind="integer",
+                    ),
                     "webhook_max_body_bytes": _option(
                         "Largest webhook request body accepted, in bytes.",
                         "1048576",

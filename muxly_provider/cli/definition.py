@@ -140,6 +140,39 @@ def get_muxly_cli_commands() -> list[Any]:
             args=(arg_connector_id,),
         ),
     )
+    arg_username = _arg(("--username",), help="The user's login name", required=True)
+    arg_email = _arg(("--email",), help="The user's email address", required=True)
+    arg_display_name = _arg(("--display-name",), help="The user's display name")
+    arg_role = _arg(
+        ("--role",), help="A role of the user (repeatable: admin, operator, viewer)", action="append"
+    )
+    arg_password = _arg(("--password",), help="The password (default: asked for; prefer --password-stdin)")
+    arg_password_stdin = _arg(
+        ("--password-stdin",),
+        help="Read the password from the first line of standard input",
+        action="store_true",
+    )
+    arg_user = _arg(("username",), help="The user's login name or id")
+    users_commands = (
+        ActionCommand(
+            name="create",
+            help="Create a local user (e.g. the first admin: --role admin)",
+            func=cmd("users_command", "create_user"),
+            args=(arg_username, arg_email, arg_display_name, arg_role, arg_password, arg_password_stdin),
+        ),
+        ActionCommand(
+            name="list",
+            help="List the users and their roles",
+            func=cmd("users_command", "list_users"),
+            args=(arg_output_format,),
+        ),
+        ActionCommand(
+            name="set-password",
+            help="Set a local user's password (ends their sessions)",
+            func=cmd("users_command", "set_password"),
+            args=(arg_user, arg_password, arg_password_stdin),
+        ),
+    )
     return [
         GroupCommand(
             name="muxly",
@@ -151,6 +184,7 @@ def get_muxly_cli_commands() -> list[Any]:
                 GroupCommand(name="conditions", help="The condition language", subcommands=routing_commands),
                 GroupCommand(name="rules", help="Routing rules", subcommands=rules_commands),
                 GroupCommand(name="connectors", help="Connectors", subcommands=connectors_commands),
+                GroupCommand(name="users", help="Users of Muxly's API", subcommands=users_commands),
             ),
         )
     ]

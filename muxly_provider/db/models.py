@@ -306,3 +306,29 @@ CONFIG_TABLES: tuple[str, ...] = (
     "settings",
 )
 """Tables that hold configuration (exported and imported as code), parents before children."""
+
+
+class DeadLetter(Base):
+    """A batch a destination could not take after its retries, with the error (the dead-letter store).
+
+    ``id`` is derived from the DAG id, run id, destination id and batch number, so a retried run overwrites
+    its own rows; ``records`` is the batch as a JSON list.
+    """
+
+    __tablename__ = "dead_letters"
+    __table_args__ = (
+        Index("idx_dead_letters_run", "dag_id", "run_id"),
+        Index("idx_dead_letters_destination_id", "destination_id"),
+    )
+
+    id: Mapped[str] = mapped_column(Text, primary_key=True)
+    job_id: Mapped[str] = mapped_column(Text, nullable=False)
+    dag_id: Mapped[str] = mapped_column(Text, nullable=False)
+    run_id: Mapped[str] = mapped_column(Text, nullable=False)
+    destination_id: Mapped[str] = mapped_column(Text, nullable=False)
+    batch_index: Mapped[int] = mapped_column(Integer, nullable=False)
+    record_count: Mapped[int] = mapped_column(Integer, nullable=False)
+    records: Mapped[str] = mapped_column(Text, nullable=False)
+    error: Mapped[str] = mapped_column(Text, nullable=False)
+    created_at: Mapped[datetime] = _created()
+    updated_at: Mapped[datetime] = _updated()

@@ -15,7 +15,7 @@ from muxly_provider.db import migrate, models
 from muxly_provider.db.engine import get_engine
 from muxly_provider.exceptions import MuxlyError
 
-MUXLY_TABLES = {
+SEED_AND_JOIN_TABLES = {
     "connectors",
     "settings",
     "destinations",
@@ -34,6 +34,12 @@ MUXLY_TABLES = {
     "role_permissions",
     "auth_sessions",
 }
+"""The 15 tables of the seed plus the two join tables of SPEC §1."""
+
+EXTRA_TABLES = {"dead_letters"}
+"""Additional tables Muxly needs (SPEC §1: in the same schema, created by a migration)."""
+
+MUXLY_TABLES = SEED_AND_JOIN_TABLES | EXTRA_TABLES
 
 
 @pytest.fixture
@@ -57,7 +63,8 @@ def _tables(engine: Engine, schema: str | None) -> set[str]:
     return set(inspect(engine).get_table_names(schema=schema))
 
 
-def test_models_declare_the_17_tables() -> None:
+def test_models_declare_the_17_tables_and_the_extra_ones() -> None:
+    assert len(SEED_AND_JOIN_TABLES) == 17
     assert set(models.metadata.tables) == MUXLY_TABLES
 
 

@@ -1,0 +1,171 @@
+"""Reads and writes of configuration rows for the API, through the same validation as the CLI and the import.
+
+Every write: fills a missing id, refuses a taken one (``409``), keeps stored secrets sent back as ``"***"``
+(and refuses ``"***"`` where nothing is stored), validates the row with
+:func:`muxly_provider.config.validation.row_errors` and its references to other rows (``422`` naming the field),
+then stores it with secrets encrypted (the import's :func:`muxly_provider.config_io._db_values`). Reads parse
+the JSON columns and replace every secret with ``"***"``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy import ColumnElement, Table, and_, asc, desc, func, select
+from sqlalchemy.orm import Session
+
+from muxly_provider.api.v1.common import config_errors_answer, invalid, not_found
+from muxly_provider.config.validation import IGNORED_COLUMNS, primary_key, row_errors
+from muxly_provider.config_io import _db_values, _parse_json_columns, _references
+from muxly_provider.crypto import path_text, redact_row_secrets, restore_redacted_secrets
+from muxly_provider.db.models import metadata
+from muxly_provider.exceptions import MuxlyConfigError
+
+Row = dict[str, Any]
+
+
+def table_of(name: str) -> Table:
+    """The SQLAlchemy table ``name`` of Muxly's metadata."""
+    return metadata.tables[name]
+
+
+def _where_key(table: Table, name: str, key: Mapping[str, Any]) -> ColumnElement[bool]:
+    return and_(*(table.c[column] == key[column] for column in primary_key(name)))
+
+
+def load_row(session: Session, name: str, key: str | Mapping[str, Any]) -> Row | None:
+    """The stored row (JSON columns parsed, secrets as stored), ``None`` when absent."""
+    table = table_of(name)
+    where = key if isinstance(key, Mapping) else {primary_key(name)[0]: key}
+    found = session.execute(select(table).where(_where_key(table, name, where))).mappings().first()
+    return None if found is None else _parse_json_columns(name, dict(found))
+
+
+def public(name: str, row: Mapping[str, Any]) -> Row:
+    """``row`` as the API shows it: every secret replaced by ``"***"``."""
+    return redact_row_secrets(name, row)
+
+
+def list_rows(
+    session: Session,
+    name: str,
+    *,
+    filters: Mapping[str, Any],
+    sort: str,
+    order: str,
+    limit: int,
+    offset: int,
+) -> tuple[list[Row], int]:
+    """A page of rows of ``name`` matching ``filters`` (equality; ``None`` values are ignored), and the total."""
+    table = table_of(name)
+    clauses = [table.c[column] == value for column, value in filters.items() if value is not None]
+    where = and_(True, *clauses)
+    total = int(session.execute(select(func.count()).select_from(table).where(where)).scalar_one())
+    direction = desc if order == "desc" else asc
+    keys = [direction(table.c[sort]), *(asc(table.c[c]) for c in primary_key(name) if c != sort)]
+    rows = session.execute(select(table).where(where).order_by(*keys).limit(limit).offset(offset)).mappings()
+    return [_parse_json_columns(name, dict(row)) for row in rows], total
+
+
+def check_row(session: Session, name: str, row: Row, stored: Row | None) -> Row:
+    """``row`` with stored secrets restored, validated with its references.
+
+    :raises MuxlyHTTPError: ``422`` naming the first invalid field
+    """
+    row = {k: v for k, v in row.items() if k not in IGNORED_COLUMNS}
+    row, missing = restore_redacted_secrets(name, row, stored)
+    if missing:
+        raise invalid(path_text(missing[0]), "the secret itself: '***' only keeps a stored secret")
+    spec, errors = row_errors(name, row)
+    if errors or spec is None:
+        raise config_errors_answer(errors)
+    problems: list[MuxlyConfigError] = []
+    row_id = "/".join(str(row.get(c)) for c in primary_key(name))
+    for field, target, target_id in _references(name, spec):
+        if load_row(session, target, target_id) is None:
+            problems.append(
+                MuxlyConfigError(name, row_id, field, f"the id of a row of {target} (got {target_id!r})")
+            )
+    if problems:
+        raise config_errors_answer(problems)
+    return row
+
+
+def insert_row(session: Session, name: str, row: Row) -> None:
+    """Insert a validated row (secrets encrypted, JSON columns as text)."""
+    session.execute(table_of(name).insert().values(**_db_values(name, row)))
+
+
+def update_row(session: Session, name: str, row: Row) -> None:
+    """Update a validated row by its primary key (secrets encrypted, ``updated_at`` set)."""
+    table = table_of(name)
+    values = _db_values(name, row)
+    if "updated_at" in table.c:
+        values["updated_at"] = func.current_timestamp()
+    session.execute(table.update().where(_where_key(table, name, row)).values(**values))
+
+
+def delete_row(session: Session, name: str, key: str) -> bool:
+    """Delete the row ``key`` (children go with it: the foreign keys cascade); whether it existed."""
+    table = table_of(name)
+    result = session.execute(table.delete().where(table.c[primary_key(name)[0]] == key))
+    return bool(getattr(result, "rowcount", 0))
+
+
+def create(session: Session, name: str, kind: str, data: Mapping[str, Any]) -> Row:
+    """Validate and insert a new row; return it as the API shows it.
+
+    :raises MuxlyHTTPError: ``409`` when the id is taken, ``422`` when the row is not valid
+    """
+    from muxly_provider.api.v1.common import conflict
+
+    row = dict(data)
+    if row.get("id") is None:
+        row["id"] = uuid.uuid4().hex
+    if load_row(session, name, str(row["id"])) is not None:
+        raise conflict(f"{kind} {row['id']!r} already exists", "id")
+    row = check_row(session, name, row, None)
+    insert_row(session, name, row)
+    session.flush()
+    stored = load_row(session, name, str(row["id"]))
+    assert stored is not None
+    return public(name, stored)
+
+
+def update(session: Session, name: str, kind: str, key: str, changes: Mapping[str, Any]) -> Row:
+    """Merge ``changes`` into the stored row, validate and store it; return it as the API shows it.
+
+    :raises MuxlyHTTPError: ``404`` when absent, ``422`` when the result is not valid
+    """
+    stored = load_row(session, name, key)
+    if stored is None:
+        raise not_found(kind, key)
+    row = {**stored, **changes, primary_key(name)[0]: key}
+    row = check_row(session, name, row, stored)
+    update_row(session, name, row)
+    session.flush()
+    fresh = load_row(session, name, key)
+    assert fresh is not None
+    return public(name, fresh)
+
+
+def get(session: Session, name: str, kind: str, key: str) -> Row:
+    """The row ``key`` as the API shows it.
+
+    :raises MuxlyHTTPError: ``404`` when absent
+    """
+    stored = load_row(session, name, key)
+    if stored is None:
+        raise not_found(kind, key)
+    return public(name, stored)
+
+
+def remove(session: Session, name: str, kind: str, key: str) -> None:
+    """Delete the row ``key``.
+
+    :raises MuxlyHTTPError: ``404`` when absent
+    """
+    if not delete_row(session, name, key):
+        raise not_found(kind, key)
