@@ -331,3 +331,139 @@ def _api_port_of(live: Live) -> int:
             text("SELECT connection_settings FROM connectors WHERE id = 'live_api'")
         ).scalar()
     return int(json.loads(settings)["base_url"].split(":")[2].split("/")[0])
+
+
+def test_api_walkthrough_from_admin_to_execution(live: Live) -> None:
+    """The README's curl flow: bootstrap an admin, log in, create everything, see the DAG, run it, read it."""
+    done = subprocess.run(
+        [
+            AIRFLOW,
+            "muxly",
+            "users",
+            "create",
+            "--username",
+            "admin",
+            "--email",
+            "admin@example.com",
+            "--role",
+            "admin",
+            "--password-stdin",
+        ],
+        env=live.env,
+        input="a long admin password\n",
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    muxly = f"{live.base_url}/muxly/api/v1"
+
+    def call(method: str, path: str, body: Any = None, token: str | None = None) -> tuple[int, Any]:
+        request = urllib.request.Request(
+            f"{muxly}{path}",
+            method=method,
+            data=json.dumps(body).encode() if body is not None else None,
+            headers={
+                "Content-Type": "application/json",
+                **({"Authorization": f"Bearer {token}"} if token else {}),
+            },
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                return response.status, json.loads(response.read() or b"null")
+        except urllib.error.HTTPError as error:
+            return error.code, json.loads(error.read() or b"null")
+
+    # This Airflow runs with simple_auth_manager_all_admins: its middleware gives every request an Airflow token,
+    # which Muxly maps to [muxly] airflow_user_role (viewer): reading works, writing is forbidden.
+    assert call("GET", "/connectors")[0] == 200
+    assert call("POST", "/connectors", {"id": "x", "name": "x", "connector_type": "api"})[0] == 403
+    status, login = call("POST", "/auth/login", {"username": "admin", "password": "a long admin password"})
+    assert status == 200, login
+    token = login["access_token"]
+    with live.engine.connect() as conn:
+        settings = conn.execute(
+            text("SELECT connection_settings FROM connectors WHERE id = 'live_api'")
+        ).scalar()
+    api_url = json.loads(settings)["base_url"]
+    steps = [
+        (
+            "/connectors",
+            {
+                "id": "api-orders",
+                "name": "Orders",
+                "connector_type": "api",
+                "auth_settings": {"auth_type": "bearer", "params": {"token": "walkthrough-secret"}},
+                "connection_settings": {"base_url": api_url, "metrics_path": "data.records"},
+            },
+        ),
+        (
+            "/destinations",
+            {
+                "id": "api-big",
+                "name": "Big",
+                "destination_type": "file",
+                "config": {"output_dir": "api-big", "file_format": "jsonl"},
+            },
+        ),
+        (
+            "/rules",
+            {
+                "id": "api-big-rule",
+                "name": "Big",
+                "condition": "purchase_amount > 1000",
+                "destination_ids": ["api-big"],
+                "transformations": [
+                    {
+                        "transformation_type": "rename_field",
+                        "config": {"from": "purchase_amount", "to": "revenue"},
+                    }
+                ],
+            },
+        ),
+        (
+            "/routes",
+            {
+                "id": "api-route",
+                "name": "Orders",
+                "connector_id": "api-orders",
+                "rules": [{"rule_id": "api-big-rule"}],
+            },
+        ),
+        (
+            "/jobs",
+            {
+                "id": "api-sync",
+                "name": "Orders sync",
+                "job_type": "manual",
+                "connector_id": "api-orders",
+                "action_type": "sync",
+                "max_retries": 0,
+            },
+        ),
+    ]
+    for path, body in steps:
+        status, answer = call("POST", path, body, token)
+        assert status == 201, (path, answer)
+        assert "walkthrough-secret" not in json.dumps(answer)
+    live.wait_for("the new DAG", lambda: _dag_exists(live, "muxly__api-sync"), timeout=120)
+    status, run = call("POST", "/jobs/api-sync/run", {"payload": {"reason": "walkthrough"}}, token)
+    assert status == 202, run
+
+    def finished() -> Any:
+        _, page = call("GET", "/jobs/api-sync/executions?limit=1", token=token)
+        items = page.get("items", page) if isinstance(page, dict) else page
+        return items if items and items[0]["status"] in ("success", "failed") else None
+
+    [execution] = live.wait_for("the API run to finish", finished, timeout=120)
+    assert execution["status"] == "success", execution
+    assert execution["triggered_by"] == "api"
+    assert execution["id"] == run["execution_id"]
+
+
+def _dag_exists(live: Live, dag_id: str) -> bool:
+    try:
+        live.call("GET", f"/api/v2/dags/{dag_id}")
+    except urllib.error.HTTPError:
+        return False
+    return True
