@@ -36,6 +36,13 @@ def get_provider_info() -> dict[str, Any]:
         "description": "Config-driven data pipelines: connectors, routing rules, destinations and jobs as rows.",
         "versions": ["0.1.0"],
         "db-managers": ["muxly_provider.db.manager.MuxlyDBManager"],
+        "connection-types": [
+            {
+                "connection-type": "muxly",
+                "hook-class-name": "muxly_provider.connectors.hook.MuxlyConnectorHook",
+                "hook-name": "Muxly connector",
+            }
+        ],
         "cli": ["muxly_provider.cli.definition.get_muxly_cli_commands"],
         "config": {
             "muxly": {

@@ -158,12 +158,15 @@ class DatabaseSettingsConfig(ConnectorSettingsConfig):
 
 
 class FileSettingsConfig(ConnectorSettingsConfig):
-    """``file``: a local or object-storage ``path`` or ``glob`` of CSV, JSON or JSONL files."""
+    """``file``: a local or object-storage ``path`` or ``glob`` of CSV, JSON or JSONL files (``conn_id``: the
+    object storage's credentials)."""
 
     path: NonEmptyStr | None = None
     glob: NonEmptyStr | None = None
     format: Literal["csv", "json", "jsonl"] = "jsonl"
     compression: Literal["none", "gzip", "bz2", "zip", "xz", "infer"] = "infer"
+    conn_id: NonEmptyStr | None = None
+    """Airflow connection holding the object-storage credentials (``s3://``, ``gs://``, ...)."""
 
     @model_validator(mode="after")
     def _one_source(self) -> FileSettingsConfig:

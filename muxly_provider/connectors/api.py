@@ -1,9 +1,19 @@
-"""The ``api`` connector: any REST/HTTP JSON API, through ``requests`` (or the HTTP provider's hook).
+"""The ``api`` connector: any REST/HTTP JSON API, page after page, in bounded memory.
 
-This slice covers one request per run (no pagination yet), the auth types ``none``, ``bearer``, ``basic``,
-``api_key`` and ``airflow_connection`` (an Airflow HTTP connection through
-:class:`~airflow.providers.http.hooks.http.HttpHook`), path/query parameters, headers, a JSON body and
-``metrics_path``.
+A run sends the configured request (``base_url`` with ``{name}`` path parameters, ``method``, ``headers``,
+``query_params``, ``body_template``; each merged with the job's ``data_spec``), reads the records at
+``metrics_path`` of each JSON answer (or each line of an NDJSON answer) and follows ``pagination``:
+
+- ``page``: ``page_param`` counts up from ``start_page`` until an empty (or short, with ``page_size``) page;
+- ``offset``: ``offset_param`` grows by ``limit`` until a short page;
+- ``cursor``: the value at ``cursor_path`` of each answer is sent back as ``cursor_param`` until it is empty;
+- ``link_header``: the ``rel="next"`` URL of the ``Link`` header, until there is none.
+
+``max_pages`` caps every mode. A cursor or next link that repeats is an error (a server stuck on one page would
+otherwise loop for ever). Settings strings may use Muxly's date variables (``${DATE}``, ...) and the job's
+``run_params`` as ``${name}``. With an Airflow HTTP connection (``airflow_connection``), a ``base_url`` without a
+scheme is a path under the connection's host. Retries, rate limiting and auth live in :mod:`.http_client` and
+:mod:`.auth`.
 """
 
 from __future__ import annotations
@@ -11,14 +21,16 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Mapping
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urljoin
 
-import requests
-
+from muxly_provider.connectors.auth import build_session
 from muxly_provider.connectors.base import MuxlyConnector, Record
+from muxly_provider.connectors.http_client import HttpClient, is_ndjson, iter_ndjson, safe_url
 from muxly_provider.exceptions import MuxlyConnectorError
 
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+API_AUTH_TYPES = frozenset({"none", "bearer", "basic", "api_key", "oauth", "airflow_connection"})
 
 
 def fill_path_params(url: str, params: Mapping[str, Any], connector_id: str) -> str:
@@ -33,26 +45,47 @@ def fill_path_params(url: str, params: Mapping[str, Any], connector_id: str) -> 
     return _PLACEHOLDER.sub(_sub, url)
 
 
-def extract_records(payload: Any, metrics_path: str | None, connector_id: str) -> list[Record]:
-    """The list of records at ``metrics_path`` (a dot path) of a decoded JSON response."""
+def resolve_variables(value: Any, variables: Mapping[str, Any]) -> Any:
+    """``value`` with every ``${name}`` of ``variables`` replaced, through dicts and lists (others kept)."""
+    if not variables:
+        return value
+    if isinstance(value, str):
+        return _VARIABLE.sub(lambda m: str(variables.get(m.group(1), m.group(0))), value)
+    if isinstance(value, Mapping):
+        return {k: resolve_variables(v, variables) for k, v in value.items()}
+    if isinstance(value, list):
+        return [resolve_variables(v, variables) for v in value]
+    return value
+
+
+def dig(payload: Any, path: str | None) -> tuple[bool, Any]:
+    """The value at the dot ``path`` of ``payload`` (list indexes allowed): ``(found, value)``."""
     node = payload
-    if metrics_path:
-        for part in metrics_path.split("."):
+    if path:
+        for part in path.split("."):
             if isinstance(node, dict) and part in node:
                 node = node[part]
             elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
                 node = node[int(part)]
             else:
-                raise MuxlyConnectorError(
-                    f"connector {connector_id!r}: metrics_path {metrics_path!r} not found in the response"
-                )
+                return False, None
+    return True, node
+
+
+def extract_records(payload: Any, metrics_path: str | None, connector_id: str) -> list[Record]:
+    """The list of records at ``metrics_path`` (a dot path) of a decoded JSON response."""
+    found, node = dig(payload, metrics_path)
+    if not found:
+        raise MuxlyConnectorError(
+            f"connector {connector_id!r}: metrics_path {metrics_path!r} not found in the response"
+        )
     if not isinstance(node, list):
         raise MuxlyConnectorError(
             f"connector {connector_id!r}: expected a list of objects at metrics_path "
             f"{metrics_path or '(whole response)'!r}, got {type(node).__name__}"
         )
     for index, item in enumerate(node):
-        if not isinstance(item, dict):
+        if type(item) is not dict and not isinstance(item, dict):
             raise MuxlyConnectorError(
                 f"connector {connector_id!r}: item {index} of the records is a {type(item).__name__}, "
                 "not an object"
@@ -61,77 +94,189 @@ def extract_records(payload: Any, metrics_path: str | None, connector_id: str) -
 
 
 class ApiConnector(MuxlyConnector):
-    """Fetch records from a JSON HTTP API."""
+    """Fetch records from a JSON (or NDJSON) HTTP API, following its pagination."""
 
     connector_type = "api"
 
-    def _session(self) -> tuple[requests.Session, str | None]:
-        auth = self.context.auth
-        auth_type = auth.get("auth_type", "none")
-        params = auth.get("params") or {}
-        if auth_type == "airflow_connection":
-            from airflow.providers.http.hooks.http import HttpHook
-
-            hook = HttpHook(
-                method=str(self.context.settings.get("method", "GET")), http_conn_id=params["conn_id"]
-            )
-            session = hook.get_conn()
-            return session, getattr(hook, "base_url", None) or None
-        session = requests.Session()
-        if auth_type == "bearer":
-            session.headers["Authorization"] = f"Bearer {params['token']}"
-        elif auth_type == "basic":
-            session.auth = (params["username"], params["password"])
-        elif auth_type == "api_key":
-            if params.get("location", "header") == "query":
-                session.params = {params.get("param_name") or "api_key": params["api_key"]}
-            else:
-                session.headers[params.get("header_name") or "X-API-Key"] = params["api_key"]
-        elif auth_type != "none":
-            raise MuxlyConnectorError(
-                f"connector {self.context.id!r}: auth_type {auth_type!r} is not supported by the api connector yet"
-            )
-        return session, None
+    def _client(self) -> tuple[HttpClient, str | None]:
+        settings = self.context.settings
+        setup = build_session(
+            self.context.id,
+            self.context.auth,
+            allowed=API_AUTH_TYPES,
+            timeout=float(settings.get("timeout_seconds") or 30),
+        )
+        return HttpClient.from_settings(self.context.id, settings, setup.session), setup.base_url
 
     def fetch(self, data_spec: Mapping[str, Any]) -> Iterator[list[Record]]:
-        """Send the configured request and yield its records in batches."""
+        """Request every page and yield its records in batches of at most ``batch_size``."""
+        pending: list[Record] = []
+        for records in self.pages(data_spec):
+            if not pending and len(records) == self.batch_size:
+                yield records
+                continue
+            pending.extend(records)
+            while len(pending) >= self.batch_size:
+                yield pending[: self.batch_size]
+                del pending[: self.batch_size]
+        if pending:
+            yield pending
+
+    def pages(self, data_spec: Mapping[str, Any], max_pages: int | None = None) -> Iterator[list[Record]]:
+        """Yield the records of each page (NDJSON answers in chunks of ``batch_size``).
+
+        :param data_spec: the job's request overrides
+        :param max_pages: stop after this many pages (connection tests use 1)
+        """
         settings = self.context.settings
         cid = self.context.id
-        path_params = {**(settings.get("path_params") or {}), **(data_spec.get("path_params") or {})}
-        query = {**(settings.get("query_params") or {}), **(data_spec.get("query_params") or {})}
-        headers = {**(settings.get("headers") or {}), **(data_spec.get("headers") or {})}
-        body = data_spec.get("body", settings.get("body_template"))
-        session, conn_base = self._session()
-        base_url = str(settings.get("base_url") or conn_base or "")
+        variables = {**(data_spec.get("variables") or {}), **(data_spec.get("run_params") or {})}
+        merged = {
+            key: resolve_variables({**(settings.get(key) or {}), **(data_spec.get(key) or {})}, variables)
+            for key in ("path_params", "query_params", "headers")
+        }
+        body = resolve_variables(data_spec.get("body", settings.get("body_template")), variables)
+        client, conn_base = self._client()
+        base_url = resolve_variables(str(settings.get("base_url") or ""), variables)
+        if conn_base and "://" not in base_url:
+            # An Airflow HTTP connection supplies the host; base_url is then the path under it.
+            base_url = conn_base.rstrip("/") + ("/" + base_url.lstrip("/") if base_url else "")
         if not base_url:
             raise MuxlyConnectorError(f"connector {cid!r}: no base_url")
-        url = fill_path_params(base_url, path_params, cid)
-        method = str(settings.get("method", "GET")).upper()
-        timeout = float(settings.get("timeout_seconds") or 30)
+        url = fill_path_params(base_url, merged["path_params"], cid)
+        method = str(settings.get("method") or "GET").upper()
+        pagination: Mapping[str, Any] = settings.get("pagination") or {}
+        mode = str(pagination.get("type") or "none")
+        limit = max_pages or pagination.get("max_pages")
+        pager = _Pager(mode, pagination, cid)
+        query: dict[str, Any] = {**merged["query_params"], **pager.first_params()}
+        next_url: str | None = url
+        seen: set[str] = set()
+        page_count = 0
         try:
-            response = session.request(
-                method,
-                url,
-                params={**(session.params or {}), **query} if isinstance(session.params, dict) else query,
-                headers=headers,
-                json=body if isinstance(body, (dict, list)) else None,
-                data=body if isinstance(body, str) else None,
-                timeout=timeout,
-            )
-        except requests.RequestException as exc:
-            raise MuxlyConnectorError(
-                f"connector {cid!r}: request to {url} failed: {type(exc).__name__}"
-            ) from exc
+            while next_url is not None:
+                response = client.request(
+                    method,
+                    next_url,
+                    params=query,
+                    headers=merged["headers"],
+                    json=body if isinstance(body, (dict, list)) else None,
+                    data=body if isinstance(body, str) else None,
+                    stream_ndjson=True,
+                )
+                page_count += 1
+                if is_ndjson(response):
+                    count = 0
+                    chunk: list[Record] = []
+                    for number, item in enumerate(iter_ndjson(response, client, next_url)):
+                        if not isinstance(item, dict):
+                            raise MuxlyConnectorError(
+                                f"connector {cid!r}: line {number + 1} of the NDJSON answer is a "
+                                f"{type(item).__name__}, not an object"
+                            )
+                        chunk.append(item)
+                        if len(chunk) >= self.batch_size:
+                            count += len(chunk)
+                            yield chunk
+                            chunk = []
+                    count += len(chunk)
+                    if chunk:
+                        yield chunk
+                    payload: Any = None
+                else:
+                    try:
+                        payload = response.json()
+                    except ValueError:
+                        raise MuxlyConnectorError(
+                            f"connector {cid!r}: the response of {safe_url(next_url)} is not JSON"
+                        ) from None
+                    records = extract_records(payload, settings.get("metrics_path"), cid)
+                    count = len(records)
+                    if records:
+                        yield records
+                if limit and page_count >= int(limit):
+                    break
+                step = pager.next(payload, count, response.links, next_url, query)
+                if step is None:
+                    break
+                next_url, query = step
+                key = f"{next_url}?{sorted(query.items())}"
+                if key in seen:
+                    raise MuxlyConnectorError(
+                        f"connector {cid!r}: pagination repeats the same page ({mode}); stopping"
+                    )
+                seen.add(key)
         finally:
-            session.close()
-        if response.status_code >= 400:
+            client.close()
+
+    def test_connection(self) -> str:
+        """Request the first page and report how many records it held."""
+        count = sum(len(batch) for batch in self.pages({}, max_pages=1))
+        return f"api connector {self.context.id!r}: first page answered with {count} record(s)"
+
+
+class _Pager:
+    """The next request of each pagination mode."""
+
+    def __init__(self, mode: str, options: Mapping[str, Any], connector_id: str) -> None:
+        if mode not in {"none", "page", "offset", "cursor", "link_header"}:
             raise MuxlyConnectorError(
-                f"connector {cid!r}: {method} {url} answered HTTP {response.status_code}"
+                f"connector {connector_id!r}: pagination type {mode!r} is not supported"
             )
-        try:
-            payload = response.json()
-        except ValueError as exc:
-            raise MuxlyConnectorError(f"connector {cid!r}: the response of {url} is not JSON") from exc
-        records = extract_records(payload, settings.get("metrics_path"), cid)
-        for start in range(0, len(records), self.batch_size):
-            yield records[start : start + self.batch_size]
+        self.mode = mode
+        self.options = options
+        self.connector_id = connector_id
+        self.page = int(options.get("start_page", 1))
+        self.offset = 0
+
+    def first_params(self) -> dict[str, Any]:
+        opts = self.options
+        if self.mode == "page":
+            params: dict[str, Any] = {str(opts.get("page_param") or "page"): self.page}
+            if opts.get("size_param") and opts.get("page_size"):
+                params[str(opts["size_param"])] = opts["page_size"]
+            return params
+        if self.mode == "offset":
+            return {
+                str(opts.get("offset_param") or "offset"): 0,
+                str(opts.get("limit_param") or "limit"): int(opts.get("limit") or 100),
+            }
+        return {}
+
+    def next(
+        self,
+        payload: Any,
+        count: int,
+        links: Mapping[str, Any],
+        url: str,
+        query: dict[str, Any],
+    ) -> tuple[str, dict[str, Any]] | None:
+        """``(url, query)`` of the next page, or ``None`` after the last one."""
+        opts = self.options
+        if self.mode == "page":
+            size = opts.get("page_size")
+            if count == 0 or (size and count < int(size)):
+                return None
+            self.page += 1
+            return url, {**query, str(opts.get("page_param") or "page"): self.page}
+        if self.mode == "offset":
+            limit = int(opts.get("limit") or 100)
+            if count < limit:
+                return None
+            self.offset += count
+            return url, {**query, str(opts.get("offset_param") or "offset"): self.offset}
+        if self.mode == "cursor":
+            path = str(opts.get("cursor_path") or "")
+            _found, cursor = dig(payload, path)
+            if cursor in (None, "", False) or count == 0:
+                return None
+            if isinstance(cursor, (dict, list)):
+                raise MuxlyConnectorError(
+                    f"connector {self.connector_id!r}: the cursor at {path!r} is not a string or a number"
+                )
+            return url, {**query, str(opts.get("cursor_param") or "cursor"): cursor}
+        if self.mode == "link_header":
+            link = links.get("next", {}).get("url")
+            # The next link carries its own query; auth params are re-added by the session.
+            return (urljoin(url, str(link)), {}) if link else None
+        return None

@@ -7,6 +7,8 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from muxly_provider.exceptions import MuxlyConnectorError
+
 Record = dict[str, Any]
 
 
@@ -31,6 +33,11 @@ class ConnectorContext:
 class MuxlyConnector(ABC):
     """Base class of every connector type (also the base class for ``plugin:<name>`` connectors).
 
+    A subclass sets ``connector_type``, lists the job actions it can run in ``supported_actions`` (``query``
+    only when it can run a query given as ``data_spec["query"]`` with ``data_spec["parameters"]``) and
+    implements :meth:`fetch`. ``data_spec`` also carries ``variables`` (Muxly's date variables of the run)
+    and ``run_params`` of the job when it has any.
+
     :param context: the connector's validated configuration
     :param batch_size: the largest number of records yielded at once
     """
@@ -48,6 +55,28 @@ class MuxlyConnector(ABC):
 
         :param data_spec: what the job asks for (``action_params.data_spec``), date variables resolved
         """
+
+    def test_connection(self) -> str:
+        """Check reachability and credentials; return what was checked.
+
+        The default fetches the first batch of an empty ``data_spec``; connector types override it with a
+        cheaper probe.
+
+        :raises MuxlyConnectorError: saying what is wrong
+        """
+        batches = self.fetch({})
+        try:
+            first = next(iter(batches), [])
+        finally:
+            close = getattr(batches, "close", None)
+            if close is not None:
+                close()
+            self.close()
+        return f"{self.connector_type} connector {self.context.id!r}: fetched {len(first)} record(s)"
+
+    def error(self, message: str) -> MuxlyConnectorError:
+        """An error naming this connector (messages must never hold a secret)."""
+        return MuxlyConnectorError(f"connector {self.context.id!r}: {message}")
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections (called once the run has consumed every batch)."""

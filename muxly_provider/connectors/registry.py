@@ -1,4 +1,13 @@
-"""Connector types keyed by ``connector_type``; ``plugin:<name>`` entries come from ``muxly.connectors``."""
+"""Connector types keyed by ``connector_type``; ``plugin:<name>`` entries come from ``muxly.connectors``.
+
+A package adds a connector by subclassing :class:`~muxly_provider.connectors.base.MuxlyConnector` and declaring
+an entry point in the group ``muxly.connectors``, for example in its ``pyproject.toml``::
+
+    [project.entry-points."muxly.connectors"]
+    crm = "my_package.connector:CrmConnector"
+
+Connectors of ``connector_type`` ``plugin:crm`` then run with that class.
+"""
 
 from __future__ import annotations
 
@@ -14,7 +23,17 @@ ENTRY_POINT_GROUP = "muxly.connectors"
 # Built-in types, imported only when a job of that type runs.
 _BUILTIN: dict[str, str] = {
     "api": "muxly_provider.connectors.api:ApiConnector",
+    "database": "muxly_provider.connectors.database:DatabaseConnector",
+    "file": "muxly_provider.connectors.file:FileConnector",
+    "bigquery": "muxly_provider.connectors.bigquery:BigQueryConnector",
+    "ga4": "muxly_provider.connectors.ga4:Ga4Connector",
+    "hubspot": "muxly_provider.connectors.hubspot:HubSpotConnector",
 }
+
+
+def plugin_names() -> list[str]:
+    """The names of the installed connector plugins (``plugin:<name>`` types), sorted."""
+    return sorted({ep.name for ep in entry_points(group=ENTRY_POINT_GROUP)})
 
 
 def builtin_types() -> frozenset[str]:
@@ -31,7 +50,12 @@ def get_connector_class(connector_type: str) -> type[MuxlyConnector]:
         name = connector_type[len(PLUGIN_PREFIX) :]
         for ep in entry_points(group=ENTRY_POINT_GROUP):
             if ep.name == name:
-                cls = ep.load()
+                try:
+                    cls = ep.load()
+                except Exception as exc:
+                    raise MuxlyConnectorError(
+                        f"connector plugin {name!r} ({ep.value}) failed to import: {type(exc).__name__}: {exc}"
+                    ) from exc
                 if isinstance(cls, type) and issubclass(cls, MuxlyConnector):
                     return cls
                 raise MuxlyConnectorError(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Engine
@@ -132,6 +133,28 @@ def _condition_text(raw: str | None) -> str | None:
     return raw
 
 
+def _with_connector_inputs(action: str, params: Mapping[str, Any]) -> dict[str, Any]:
+    """``action_params`` whose ``data_spec`` also carries what the connector needs besides the data spec.
+
+    The ``query`` action's ``query`` and ``parameters``, the job's ``run_params``, and ``variables``: the date
+    variables as ``${NAME}`` placeholders that the operator resolves with the rest of ``action_params``, so
+    that a connector can resolve them in its own settings (``base_url``, ``body_template``, ...).
+    """
+    from muxly_provider.runtime.variables import date_variables
+
+    spec = dict(params.get("data_spec") or {})
+    if action == "query":
+        for key in ("query", "parameters"):
+            if params.get(key) is not None:
+                spec.setdefault(key, params[key])
+    if params.get("run_params"):
+        spec.setdefault("run_params", params["run_params"])
+    spec.setdefault(
+        "variables", {name: f"${{{name}}}" for name in date_variables(datetime(2000, 1, 1, tzinfo=UTC))}
+    )
+    return {**params, "data_spec": spec}
+
+
 def load_job_runtime(job_id: str, engine: Engine | None = None) -> JobRuntime:
     """Load, validate and decrypt everything a run of ``job_id`` needs.
 
@@ -149,8 +172,8 @@ def load_job_runtime(job_id: str, engine: Engine | None = None) -> JobRuntime:
         raise MuxlyConfigError("scheduler_jobs", job_id, "connector_id", "an existing connector")
     validate_row("connectors", connector_row)
     connector = _decrypted("connectors", connector_row)
-    params = _decrypted("scheduler_jobs", job)["action_params"] or {}
     action = str(job["action_type"])
+    params = _with_connector_inputs(action, _decrypted("scheduler_jobs", job)["action_params"] or {})
     routes = snapshot.by_id("routes")
     export_ids: tuple[str, ...] = ()
     if action == "export":

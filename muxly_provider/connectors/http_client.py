@@ -1,0 +1,363 @@
+"""The HTTP client shared by the ``api``, ``bigquery``, ``ga4`` and ``hubspot`` connectors.
+
+One :class:`HttpClient` per run wraps a :class:`requests.Session` with:
+
+- a client-side rate limit (``rate_limit``: at most ``max_requests`` per ``period_seconds``, and with
+  ``auto_adjust`` a pause until the server's ``X-RateLimit-Reset`` when ``X-RateLimit-Remaining`` reaches 0);
+- retries with exponential backoff (``retry``) on connection errors, timeouts, a body cut short and the
+  retryable statuses, honouring ``Retry-After`` (seconds or an HTTP date) on 429 and 503;
+- one re-authentication on 401 for credentials that can refresh themselves (OAuth, Google);
+- errors as :class:`~muxly_provider.exceptions.MuxlyConnectorError` naming the connector, the method and the
+  URL without its query string (which may carry an API key), never a credential.
+
+A bounded total wait keeps a 429 storm from hanging a run: a ``Retry-After`` above
+:data:`MAX_RETRY_AFTER_SECONDS` is an error instead of a sleep.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import time
+from collections import deque
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import requests
+
+from muxly_provider.exceptions import MuxlyConnectorError
+
+MAX_RETRY_AFTER_SECONDS = 300.0
+"""The longest ``Retry-After`` / rate-limit reset Muxly waits for; a longer one fails the run clearly."""
+
+_ERROR_KINDS = {
+    "RATE_LIMIT": "rate_limit",
+    "SERVER_ERROR": "server_error",
+    "TIMEOUT": "timeout",
+    "CONNECTION_ERROR": "connection_error",
+}
+
+
+def _default_sleep(seconds: float) -> None:
+    """Wait ``seconds`` (a module function so that tests can record waits instead of sleeping)."""
+    time.sleep(seconds)
+
+
+def safe_url(url: str) -> str:
+    """``url`` without its query string, fragment and user info (they may hold credentials)."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    return urlunsplit((parts.scheme, host, parts.path, "", ""))
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How failed requests are retried (``connection_settings.retry``).
+
+    :param max_attempts: attempts in all, the first included
+    :param initial_backoff_ms: the wait before the second attempt
+    :param max_backoff_ms: the longest wait between attempts (a ``Retry-After`` may ask for more)
+    :param backoff_multiplier: growth of the wait per attempt
+    :param retryable_status: HTTP statuses that are retried
+    :param retryable_errors: when not empty, only these kinds are retried (``RATE_LIMIT``, ``SERVER_ERROR``,
+        ``TIMEOUT``, ``CONNECTION_ERROR``)
+    """
+
+    max_attempts: int = 3
+    initial_backoff_ms: int = 500
+    max_backoff_ms: int = 30_000
+    backoff_multiplier: float = 2.0
+    retryable_status: frozenset[int] = frozenset({429, 500, 502, 503, 504})
+    retryable_errors: frozenset[str] = frozenset()
+
+    @classmethod
+    def from_settings(cls, settings: Mapping[str, Any] | None) -> RetryPolicy:
+        """Build the policy from ``connection_settings.retry`` (defaults when absent)."""
+        if not settings:
+            return cls()
+        default = cls()
+        return cls(
+            max_attempts=max(1, int(settings.get("max_attempts", default.max_attempts))),
+            initial_backoff_ms=int(settings.get("initial_backoff_ms", default.initial_backoff_ms)),
+            max_backoff_ms=int(settings.get("max_backoff_ms", default.max_backoff_ms)),
+            backoff_multiplier=float(settings.get("backoff_multiplier", default.backoff_multiplier)),
+            retryable_status=frozenset(settings.get("retryable_status") or default.retryable_status),
+            retryable_errors=frozenset(
+                _ERROR_KINDS[e] for e in settings.get("retryable_errors") or () if e in _ERROR_KINDS
+            ),
+        )
+
+    def backoff(self, attempt: int) -> float:
+        """Seconds to wait after failed attempt number ``attempt`` (1-based)."""
+        delay = self.initial_backoff_ms * self.backoff_multiplier ** (attempt - 1)
+        return min(delay, self.max_backoff_ms) / 1000.0
+
+    def retries(self, kind: str, status: int | None = None) -> bool:
+        """Whether a failure of ``kind`` (and ``status``) is retried."""
+        if kind in {"rate_limit", "server_error"} and status not in self.retryable_status:
+            return False
+        return not self.retryable_errors or kind in self.retryable_errors
+
+
+@dataclass
+class RateLimiter:
+    """At most ``max_requests`` per sliding window of ``period_seconds``; ``auto_adjust`` follows headers.
+
+    :param max_requests: requests allowed per window (``None``: no client-side limit)
+    :param period_seconds: the window
+    :param auto_adjust: pause until ``X-RateLimit-Reset`` when the server says none remain
+    """
+
+    max_requests: int | None = None
+    period_seconds: float = 1.0
+    auto_adjust: bool = False
+    clock: Callable[[], float] = time.monotonic
+    sleep: Callable[[float], None] = _default_sleep
+    _sent: deque[float] = field(default_factory=deque)
+
+    @classmethod
+    def from_settings(cls, settings: Mapping[str, Any] | None, sleep: Callable[[float], None]) -> RateLimiter:
+        """Build the limiter from ``connection_settings.rate_limit``."""
+        if not settings:
+            return cls(sleep=sleep)
+        return cls(
+            max_requests=int(settings["max_requests"]) if settings.get("max_requests") else None,
+            period_seconds=float(settings.get("period_seconds") or 1.0),
+            auto_adjust=bool(settings.get("auto_adjust", False)),
+            sleep=sleep,
+        )
+
+    def acquire(self) -> None:
+        """Wait until one more request fits in the window, then count it."""
+        if not self.max_requests:
+            return
+        now = self.clock()
+        while self._sent and now - self._sent[0] >= self.period_seconds:
+            self._sent.popleft()
+        if len(self._sent) >= self.max_requests:
+            self.sleep(self.period_seconds - (now - self._sent[0]))
+            self._sent.popleft()
+            now = self.clock()
+        self._sent.append(now)
+
+    def observe(self, response: requests.Response) -> float:
+        """Seconds to pause before the next request according to the server's rate-limit headers."""
+        if not self.auto_adjust:
+            return 0.0
+        headers = response.headers
+        remaining = headers.get("X-RateLimit-Remaining") or headers.get("RateLimit-Remaining")
+        reset = headers.get("X-RateLimit-Reset") or headers.get("RateLimit-Reset")
+        if remaining is None or reset is None:
+            return 0.0
+        try:
+            if int(float(remaining)) > 0:
+                return 0.0
+            value = float(reset)
+        except ValueError:
+            return 0.0
+        # Epoch seconds (GitHub style) or seconds until the reset (IETF draft style).
+        return max(0.0, value - time.time()) if value > 1_000_000_000 else max(0.0, value)
+
+
+def retry_after_seconds(response: requests.Response) -> float | None:
+    """The ``Retry-After`` of ``response`` in seconds (delta seconds or an HTTP date), if any."""
+    value = response.headers.get("Retry-After")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+
+
+class RefreshableAuth(requests.auth.AuthBase):
+    """Credentials that can be renewed when the server answers 401 (OAuth access tokens, Google)."""
+
+    def refresh(self) -> None:
+        """Obtain a new access token (raises :class:`MuxlyConnectorError` when the grant is refused)."""
+        raise NotImplementedError
+
+
+class HttpClient:
+    """A session with rate limiting, retries and clear errors, for one connector and one run.
+
+    :param connector_id: named in every error
+    :param session: the session (auth, default headers and params already set)
+    :param timeout: seconds per request (connect and read)
+    :param retry: the retry policy
+    :param rate_limiter: the client-side rate limit
+    :param sleep: how to wait (tests pass a recorder)
+    """
+
+    def __init__(
+        self,
+        connector_id: str,
+        session: requests.Session | None = None,
+        *,
+        timeout: float = 30.0,
+        retry: RetryPolicy | None = None,
+        rate_limiter: RateLimiter | None = None,
+        sleep: Callable[[float], None] | None = None,
+    ) -> None:
+        self.connector_id = connector_id
+        self.session = session or requests.Session()
+        self.timeout = timeout
+        self.retry = retry or RetryPolicy()
+        self.sleep = sleep or _default_sleep
+        self.rate_limiter = rate_limiter or RateLimiter(sleep=self.sleep)
+        self._pause = 0.0
+
+    @classmethod
+    def from_settings(
+        cls,
+        connector_id: str,
+        settings: Mapping[str, Any],
+        session: requests.Session | None = None,
+        sleep: Callable[[float], None] | None = None,
+    ) -> HttpClient:
+        """A client configured by ``timeout_seconds``, ``retry`` and ``rate_limit`` of ``settings``."""
+        sleep = sleep or _default_sleep
+        return cls(
+            connector_id,
+            session,
+            timeout=float(settings.get("timeout_seconds") or 30.0),
+            retry=RetryPolicy.from_settings(settings.get("retry")),
+            rate_limiter=RateLimiter.from_settings(settings.get("rate_limit"), sleep),
+            sleep=sleep,
+        )
+
+    def error(self, message: str) -> MuxlyConnectorError:
+        """A connector error naming this connector."""
+        return MuxlyConnectorError(f"connector {self.connector_id!r}: {message}")
+
+    def close(self) -> None:
+        """Close the session's connections."""
+        self.session.close()
+
+    def request(
+        self, method: str, url: str, *, stream_ndjson: bool = False, **kwargs: Any
+    ) -> requests.Response:
+        """Send one request with retries; return a successful response.
+
+        The body is read inside the retry loop (a connection dropped mid-body is retried), except for an
+        NDJSON answer when ``stream_ndjson`` is true: that body is left to :func:`iter_ndjson`.
+
+        :raises MuxlyConnectorError: after the last attempt, or at once for a status that is not retried
+        """
+        where = f"{method} {safe_url(url)}"
+        refreshed = False
+        attempt = 0
+        while True:
+            attempt += 1
+            if self._pause:
+                self.sleep(self._pause)
+                self._pause = 0.0
+            self.rate_limiter.acquire()
+            kind: str
+            wait: float | None = None
+            status: int | None = None
+            try:
+                response = self.session.request(method, url, timeout=self.timeout, stream=True, **kwargs)
+                status = response.status_code
+                self._pause = self.rate_limiter.observe(response)
+                if status < 400:
+                    if not (stream_ndjson and is_ndjson(response)):
+                        _ = response.content  # read the whole body now, inside the retry loop
+                    return response
+                detail = _error_detail(response)
+                response.close()
+                if status == 401 and not refreshed and isinstance(self.session.auth, RefreshableAuth):
+                    self.session.auth.refresh()
+                    refreshed = True
+                    attempt -= 1
+                    continue
+                kind = "rate_limit" if status == 429 else "server_error" if status >= 500 else "client"
+                if status in {429, 503}:
+                    wait = retry_after_seconds(response)
+                problem = f"{where} answered HTTP {status}{detail}"
+            except requests.Timeout:
+                kind, problem = "timeout", f"{where} timed out after {self.timeout:g}s"
+            except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError) as exc:
+                kind, problem = "connection_error", f"{where} failed: {type(exc).__name__}"
+            except requests.RequestException as exc:
+                raise self.error(f"{where} failed: {type(exc).__name__}") from None
+            if kind == "client" or not self.retry.retries(kind, status):
+                raise self.error(problem)
+            if attempt >= self.retry.max_attempts:
+                raise self.error(f"{problem} (gave up after {attempt} attempts)")
+            if wait is not None and wait > MAX_RETRY_AFTER_SECONDS:
+                raise self.error(f"{problem}; Retry-After {wait:.0f}s exceeds {MAX_RETRY_AFTER_SECONDS:.0f}s")
+            self.sleep(wait if wait is not None else self.retry.backoff(attempt))
+
+    def json(self, method: str, url: str, **kwargs: Any) -> Any:
+        """Send a request and decode its JSON answer.
+
+        :raises MuxlyConnectorError: when the answer is not JSON
+        """
+        response = self.request(method, url, **kwargs)
+        try:
+            return response.json()
+        except ValueError:
+            raise self.error(f"the answer of {method} {safe_url(url)} is not JSON") from None
+
+
+def _error_detail(response: requests.Response) -> str:
+    """A short, secret-free reason from an error body (``error.message``, ``error.status`` or ``message``)."""
+    try:
+        body = response.json()
+    except ValueError:
+        return ""
+    message: Any = None
+    if isinstance(body, dict):
+        error = body.get("error")
+        if isinstance(error, dict):
+            message = error.get("message") or error.get("status")
+        elif isinstance(error, str):
+            message = body.get("error_description") or error
+        else:
+            message = body.get("message")
+    if not isinstance(message, str) or not message:
+        return ""
+    return f": {message[:300]}"
+
+
+def is_ndjson(response: requests.Response) -> bool:
+    """Whether ``response`` is newline-delimited JSON (``application/x-ndjson``, ``jsonl``, ``json-lines``)."""
+    content_type = response.headers.get("Content-Type", "").lower()
+    return any(kind in content_type for kind in ("ndjson", "jsonl", "json-lines", "jsonlines"))
+
+
+def iter_ndjson(response: requests.Response, client: HttpClient, url: str) -> Iterator[Any]:
+    """Decode an NDJSON body line by line, without holding it in memory.
+
+    A body cut short after records were yielded is an error, not a retry: retrying would repeat records.
+    """
+    import json
+
+    try:
+        for number, line in enumerate(response.iter_lines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                yield json.loads(line)
+            except ValueError:
+                raise client.error(
+                    f"line {number} of the NDJSON answer of {safe_url(url)} is not JSON"
+                ) from None
+    except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError) as exc:
+        raise client.error(
+            f"the NDJSON answer of {safe_url(url)} was cut short: {type(exc).__name__}"
+        ) from None
+    finally:
+        response.close()
