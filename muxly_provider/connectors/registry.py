@@ -31,6 +31,26 @@ _BUILTIN: dict[str, str] = {
 }
 
 
+_DEFAULT_ACTIONS = frozenset({"sync", "export", "pipeline"})
+_BUILTIN_ACTIONS: dict[str, frozenset[str]] = {
+    "database": _DEFAULT_ACTIONS | {"query"},
+    "bigquery": _DEFAULT_ACTIONS | {"query"},
+}
+"""Actions of the built-in types, known without importing them (the DAG factory checks them at every parse;
+importing the HTTP and Google clients there would dominate the parse). A test keeps this table equal to the
+classes' ``supported_actions``."""
+
+
+def supported_actions(connector_type: str) -> frozenset[str]:
+    """The job actions ``connector_type`` can run (imports only plugin classes).
+
+    :raises MuxlyConnectorError: for an unknown type
+    """
+    if connector_type in _BUILTIN:
+        return _BUILTIN_ACTIONS.get(connector_type, _DEFAULT_ACTIONS)
+    return get_connector_class(connector_type).supported_actions
+
+
 def plugin_names() -> list[str]:
     """The names of the installed connector plugins (``plugin:<name>`` types), sorted."""
     return sorted({ep.name for ep in entry_points(group=ENTRY_POINT_GROUP)})

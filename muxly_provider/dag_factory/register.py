@@ -60,7 +60,7 @@ def _read_cache(path: Path) -> list[JobDagSpec]:
 
 
 def load_job_specs(
-    wanted: Callable[[str], bool] | None = None, cache: Path | None = None
+    wanted: Callable[[str], bool] | None = None, cache: Path | None = None, *, validate: bool = True
 ) -> tuple[list[JobDagSpec], list[JobProblem]]:
     """Specs and problems from Muxly's database, or the last good specs of ``cache`` when it cannot be read.
 
@@ -80,7 +80,7 @@ def load_job_specs(
             return [], []
         specs = _read_cache(cache)
         return [s for s in specs if wanted is None or wanted(s.job_id)], []
-    specs, problems = build_job_specs(snapshot, wanted)
+    specs, problems = build_job_specs(snapshot, wanted, validate=validate)
     if cache is not None:
         _write_cache(cache, specs)
     return specs, problems
@@ -113,7 +113,7 @@ def register_dags(namespace: MutableMapping[str, Any], shard: int | None = None)
     if only:
         in_shard = mine
         mine = lambda job_id: dag_id_for(job_id) == only and (in_shard is None or in_shard(job_id))  # noqa: E731
-    specs, problems = load_job_specs(mine, cache=None if only else _cache_path(shard))
+    specs, problems = load_job_specs(mine, cache=None if only else _cache_path(shard), validate=not only)
     for problem in problems:
         log.warning(
             "Muxly: job %r cannot become DAG %s: %s: %s",

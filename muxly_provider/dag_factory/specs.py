@@ -124,6 +124,7 @@ class _Index:
     dests_of_rule: dict[str, list[str]]
     routes_of_connector: dict[str, list[str]]
     connector_errors: dict[str, MuxlyConfigError | None] = field(default_factory=dict)
+    validate: bool = True
 
     @classmethod
     def of(cls, snapshot: ConfigSnapshot) -> _Index:
@@ -165,6 +166,8 @@ class _Index:
     def check_connector(self, connector: Row) -> None:
         """Validate a connector row once per parse, however many jobs use it."""
         cid = str(connector["id"])
+        if not self.validate:
+            return
         if cid not in self.connector_errors:
             try:
                 _validate("connectors", connector)
@@ -184,7 +187,8 @@ def _validate(table: str, row: Row) -> None:
 
 def _spec_for(job: Row, index: _Index) -> JobDagSpec:
     job_id = str(job["id"])
-    _validate("scheduler_jobs", job)
+    if index.validate:
+        _validate("scheduler_jobs", job)
     params = _json(job, "action_params")
     connector = index.connectors.get(job["connector_id"])
     if connector is None:
@@ -198,17 +202,17 @@ def _spec_for(job: Row, index: _Index) -> JobDagSpec:
     index.check_connector(connector)
     connector_type = str(connector["connector_type"])
     try:
-        connector_class = connector_registry.get_connector_class(connector_type)
+        actions = connector_registry.supported_actions(connector_type)
     except MuxlyError as exc:
         raise MuxlyConfigError("connectors", str(connector["id"]), "connector_type", str(exc)) from exc
     action = str(job["action_type"])
-    if action not in connector_class.supported_actions:
+    if action not in actions:
         raise MuxlyConfigError(
             "scheduler_jobs",
             job_id,
             "action_type",
             f"an action the {connector_type!r} connector supports "
-            f"({', '.join(sorted(connector_class.supported_actions))}), got {action!r}",
+            f"({', '.join(sorted(actions))}), got {action!r}",
         )
     cron: str | None = None
     timezone = str(params.get("timezone") or "UTC")
@@ -276,7 +280,7 @@ def _spec_for(job: Row, index: _Index) -> JobDagSpec:
 
 
 def build_job_specs(
-    snapshot: ConfigSnapshot, wanted: Callable[[str], bool] | None = None
+    snapshot: ConfigSnapshot, wanted: Callable[[str], bool] | None = None, *, validate: bool = True
 ) -> tuple[list[JobDagSpec], list[JobProblem]]:
     """Validate every enabled job row; return the good ones as specs and the bad ones as problems.
 
@@ -285,11 +289,15 @@ def build_job_specs(
     :param snapshot: the rows (see :func:`muxly_provider.db.snapshot.load_factory_snapshot`)
     :param wanted: when given, only jobs whose id it accepts are validated and returned (a worker building one
         DAG, a shard building its share)
+    :param validate: run the pydantic validation of the rows (the DAG processor does; a worker that re-parses to
+        start a task skips it: the task validates the whole configuration when it runs, and importing every
+        config model would cost more than the rest of that parse)
     """
     specs: list[JobDagSpec] = []
     problems: list[JobProblem] = []
     seen: dict[str, str] = {}
     index = _Index.of(snapshot)
+    index.validate = validate
     for job in snapshot.rows("scheduler_jobs"):
         if not job["enabled"]:
             continue

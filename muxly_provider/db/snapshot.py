@@ -13,7 +13,21 @@ from typing import Any
 from sqlalchemy import Engine, select
 
 from muxly_provider.db.engine import get_engine
-from muxly_provider.db.models import CONFIG_TABLES, metadata
+
+CONFIG_TABLES: tuple[str, ...] = (
+    "connectors",
+    "destinations",
+    "routing_rules",
+    "rule_transformations",
+    "rule_destinations",
+    "routes",
+    "route_rules",
+    "scheduler_jobs",
+    "webhook_triggers",
+    "settings",
+)
+"""Tables that hold configuration, parents before children (``models.CONFIG_TABLES`` is this tuple; it lives
+here so that the DAG factory does not import the ORM models at every parse)."""
 
 Row = dict[str, Any]
 
@@ -45,6 +59,8 @@ def load_snapshot(engine: Engine | None = None, tables: Iterable[str] = CONFIG_T
     :param engine: Muxly's engine (default: :func:`muxly_provider.db.engine.get_engine`)
     :param tables: names of the tables to load
     """
+    from muxly_provider.db.models import metadata
+
     engine = engine or get_engine()
     snapshot = ConfigSnapshot()
     with engine.connect() as conn:
@@ -79,43 +95,47 @@ FACTORY_COLUMNS: Mapping[str, tuple[str, ...]] = {
 """What the DAG factory reads of each table (never a destination's config, so never its secrets)."""
 
 
-def _from_text(column: Any, value: str | None) -> Any:
-    from sqlalchemy import Boolean, Integer
+_BOOLEAN_COLUMNS = frozenset({"enabled"})
+_INTEGER_COLUMNS = frozenset({"max_retries", "timeout_seconds"})
 
-    if value is None:
-        return None
-    if isinstance(column.type, Boolean):
-        return value.strip().lower() in {"1", "true", "t"}
-    if isinstance(column.type, Integer):
-        return int(value)
-    return value
+
+def _converter(column: str) -> Any:
+    if column in _BOOLEAN_COLUMNS:
+        return lambda v: None if v is None else v.strip().lower() in {"1", "true", "t"}
+    if column in _INTEGER_COLUMNS:
+        return lambda v: None if v is None else int(v)
+    return None
 
 
 def load_factory_snapshot(engine: Engine | None = None) -> ConfigSnapshot:
     """Everything the DAG factory needs, in ONE query (a ``UNION ALL`` of the tables, cast to text).
 
-    Parsing a DAG file then costs one round trip to Muxly's database, whatever the number of jobs.
+    Parsing a DAG file then costs one round trip to Muxly's database, whatever the number of jobs. It uses
+    lightweight table clauses, not the ORM models, so a parse does not pay for mapping them.
     """
-    from sqlalchemy import Text, cast, literal, null, union_all
+    from sqlalchemy import Text, cast, column, literal, null, table, union_all
 
     engine = engine or get_engine()
     width = max(len(cols) for cols in FACTORY_COLUMNS.values())
     selects = []
     for name, columns in FACTORY_COLUMNS.items():
-        table = metadata.tables[name]
-        values = [cast(table.c[c], Text).label(f"c{i}") for i, c in enumerate(columns)]
+        clause = table(name, *(column(c) for c in columns))
+        values = [cast(clause.c[c], Text).label(f"c{i}") for i, c in enumerate(columns)]
         values += [cast(null(), Text).label(f"c{i}") for i in range(len(columns), width)]
         selects.append(select(literal(name).label("t"), *values))
     query = union_all(*selects)
     snapshot = ConfigSnapshot(tables={name: [] for name in FACTORY_COLUMNS})
+    plans = {
+        name: [(i + 1, c, _converter(c)) for i, c in enumerate(columns)]
+        for name, columns in FACTORY_COLUMNS.items()
+    }
     with engine.connect() as conn:
         for row in conn.execute(query):
-            name = row[0]
-            table = metadata.tables[name]
-            columns = FACTORY_COLUMNS[name]
-            snapshot.tables[name].append(
-                {c: _from_text(table.c[c], row[i + 1]) for i, c in enumerate(columns)}
-            )
+            record: Row = {}
+            for position, name, convert in plans[row[0]]:
+                value = row[position]
+                record[name] = convert(value) if convert is not None else value
+            snapshot.tables[row[0]].append(record)
     for name, rows in snapshot.tables.items():
         keys = _ORDER_BY.get(name, ("id",))
         rows.sort(key=lambda r: tuple(r[k] for k in keys))

@@ -46,3 +46,11 @@ def test_plugin_gone_when_uninstalled(tmp_path: Path) -> None:
     uninstall_plugin(target)
     with pytest.raises(MuxlyConnectorError, match="no connector plugin named 'counter'"):
         get_connector_class("plugin:counter")
+
+
+def test_builtin_action_table_matches_the_classes() -> None:
+    from muxly_provider.connectors import registry
+
+    for connector_type in registry.builtin_types():
+        cls = registry.get_connector_class(connector_type)
+        assert registry.supported_actions(connector_type) == cls.supported_actions, connector_type
