@@ -145,7 +145,9 @@ print(json.dumps(out))
 def _measure(path: Path, env: dict[str, str], repeats: int) -> dict[str, float]:
     best: dict[str, float] | None = None
     for _ in range(repeats):
-        done = subprocess.run([sys.executable, "-c", MEASURE, str(path)], env=env, capture_output=True, text=True)
+        done = subprocess.run(
+            [sys.executable, "-c", MEASURE, str(path)], env=env, capture_output=True, text=True
+        )
         if done.returncode != 0:
             raise SystemExit(f"measuring {path} failed:\n{done.stderr[-3000:]}")
         result = json.loads(done.stdout.strip().splitlines()[-1])
