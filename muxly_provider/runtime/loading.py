@@ -233,3 +233,43 @@ def load_job_runtime(job_id: str, engine: Engine | None = None) -> JobRuntime:
         export_destination_ids=export_ids,
         secrets=tuple(secrets),
     )
+
+
+def connector_context(connector_id: str, engine: Engine | None = None) -> ConnectorContext:
+    """A connector row ready to run (validated, secrets decrypted), by id.
+
+    :raises MuxlyConfigError: when it does not exist or is not valid
+    """
+    from muxly_provider.config.validation import validate_row
+
+    snapshot = load_snapshot(engine, tables=("connectors",))
+    row = snapshot.by_id("connectors").get(connector_id)
+    if row is None:
+        raise MuxlyConfigError("connectors", connector_id, "id", "an existing connector")
+    validate_row("connectors", row)
+    connector = _decrypted("connectors", row)
+    return ConnectorContext(
+        id=str(connector["id"]),
+        name=str(connector["name"]),
+        connector_type=str(connector["connector_type"]),
+        auth=connector.get("auth_settings") or {},
+        settings=connector.get("connection_settings") or {},
+    )
+
+
+def lookup_loader(engine: Engine | None = None) -> Any:
+    """The ``lookup_loader`` of a run's router: a join's ``join_connector_id`` fetched once, all its records.
+
+    The router calls it once per (connector, data spec) while it is built, so a run reads each lookup once.
+    """
+    from muxly_provider.connectors.registry import get_connector_class
+
+    def load(connector_id: str, data_spec: Mapping[str, Any]) -> list[dict[str, Any]]:
+        context = connector_context(connector_id, engine)
+        connector = get_connector_class(context.connector_type)(context)
+        try:
+            return [record for batch in connector.fetch(dict(data_spec)) for record in batch]
+        finally:
+            connector.close()
+
+    return load
