@@ -114,7 +114,25 @@ def _start_run(trigger: dict[str, Any], payload: Any, replay_key: str | None) ->
     return {"dag_id": run.dag_id, "run_id": run.run_id, "execution_id": run.execution_id}
 
 
-@router.post("/webhooks/{endpoint_path:path}", status_code=202, summary="Start a job run from a webhook")
+_ERROR = {
+    "content": {"application/json": {"example": {"error": {"code": "...", "message": "...", "details": {}}}}}
+}
+RESPONSES: dict[int | str, dict[str, Any]] = {
+    202: {"description": "The run was created: dag_id, run_id and execution_id"},
+    401: {"description": "Bad, missing or stale signature, or a replayed delivery", **_ERROR},
+    404: {"description": "Unknown or disabled endpoint", **_ERROR},
+    409: {"description": "The job's DAG is paused, broken or not parsed yet", **_ERROR},
+    413: {"description": "The body is over [muxly] webhook_max_body_bytes", **_ERROR},
+    422: {"description": "The body is not JSON", **_ERROR},
+}
+
+
+@router.post(
+    "/webhooks/{endpoint_path:path}",
+    status_code=202,
+    summary="Start a job run from a webhook",
+    responses=RESPONSES,
+)
 async def receive_webhook(endpoint_path: str, request: Request) -> JSONResponse:
     """Verify a delivery and start a run of the trigger's job with the JSON body in ``conf["payload"]``."""
     from muxly_provider import settings
