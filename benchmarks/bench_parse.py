@@ -6,7 +6,7 @@ For each job count it seeds a fresh Muxly SQLite database, writes an equivalent 
 arguments, the same operator, the same doc_md), and measures in a FRESH process each time (best of --repeats):
 DagBag fill and serialization of every DAG (what the DAG processor does), the number of DB queries per parse,
 and the worker-side parse of one DAG (``get_parsing_context().dag_id`` set, as when a task starts).
-``--shard-check N`` also seeds N jobs with ``[muxly] dag_file_shards`` set so that each shard holds about 2,500
+``--shard-check N`` also seeds N jobs with ``[muxly] dag_file_shards`` set so that each shard holds about 2,000
 jobs and reports every shard file's parse time (target: under 10 s each).
 """
 
@@ -197,7 +197,7 @@ def run(job_counts: list[int], repeats: int) -> None:
 
 
 def shard_check(jobs: int, repeats: int) -> None:
-    shards = max(1, -(-jobs // 2500))
+    shards = max(1, -(-jobs // 2000))
     with tempfile.TemporaryDirectory(prefix="muxly-bench-shards-") as tmp:
         home = Path(tmp)
         _seed(home, jobs)
