@@ -74,6 +74,36 @@ def _schedule(spec: JobDagSpec) -> Any:
     return AssetOrTimeSchedule(timetable=timetable, assets=upstream)
 
 
+def _add_hooks(spec: JobDagSpec, run: Any) -> None:
+    """The optional tasks around ``run_job``: ``check_run_condition`` before, notifications after.
+
+    ``notify_failure`` runs only when ``run_job`` failed; since it then succeeds, the ``run_failed`` task (also
+    only then) keeps the DAG run ``failed``, as Airflow derives a run's state from its last tasks.
+    """
+    from airflow.sdk import BaseOperator
+
+    from muxly_provider.operators.hooks import (
+        MuxlyNotifyOperator,
+        MuxlyRunConditionOperator,
+        MuxlyRunFailedOperator,
+    )
+
+    if spec.has_run_condition:
+        MuxlyRunConditionOperator(task_id="check_run_condition", job_id=spec.job_id, retries=0) >> run
+    notify: list[BaseOperator] = []
+    if spec.notify_on_success:
+        notify.append(MuxlyNotifyOperator(task_id="notify_success", job_id=spec.job_id, outcome="success"))
+    if spec.notify_on_failure:
+        notify.append(
+            MuxlyNotifyOperator(
+                task_id="notify_failure", job_id=spec.job_id, outcome="failure", trigger_rule="one_failed"
+            )
+        )
+        notify.append(MuxlyRunFailedOperator(task_id="run_failed", trigger_rule="one_failed", retries=0))
+    for task in notify:
+        run >> task
+
+
 def build_dag(spec: JobDagSpec) -> Any:
     """Build (and validate) the DAG of one job, without registering it anywhere."""
     from airflow.sdk import DAG
@@ -93,7 +123,8 @@ def build_dag(spec: JobDagSpec) -> Any:
         auto_register=False,
     )
     with dag:
-        MuxlyJobOperator(task_id="run_job", job_id=spec.job_id, outlets=[job_asset(spec.job_id)])
+        run = MuxlyJobOperator(task_id="run_job", job_id=spec.job_id, outlets=[job_asset(spec.job_id)])
+        _add_hooks(spec, run)
     dag.validate()  # type: ignore[no-untyped-call]
     dag.check_cycle()
     return dag

@@ -61,6 +61,9 @@ class JobDagSpec:
     destinations: tuple[tuple[str, str, str], ...] = ()
     tags: tuple[str, ...] = field(default=())
     depends_on: str | None = None
+    has_run_condition: bool = False
+    notify_on_success: bool = False
+    notify_on_failure: bool = False
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-able dict (for the last-good cache)."""
@@ -236,6 +239,22 @@ def _spec_for(job: Row, index: _Index) -> JobDagSpec:
                 "action_params.depends_on",
                 f"another enabled job, got {depends_on!r}",
             )
+    notifications = params.get("notifications") or {}
+    targets = {
+        outcome: [
+            str(item["destination_id"] if isinstance(item, Mapping) else item)
+            for item in notifications.get(f"on_{outcome}") or []
+        ]
+        for outcome in ("success", "failure")
+    }
+    unknown = sorted({d for ids in targets.values() for d in ids if d not in index.destinations})
+    if unknown:
+        raise MuxlyConfigError(
+            "scheduler_jobs",
+            job_id,
+            "action_params.notifications",
+            f"existing destinations; unknown: {unknown}",
+        )
     if action == "pipeline":
         route_ids = [str(params.get("route_id") or params.get("pipeline_id"))]
         if route_ids[0] not in index.routes:
@@ -276,6 +295,9 @@ def _spec_for(job: Row, index: _Index) -> JobDagSpec:
         destinations=destinations,
         tags=("muxly", f"muxly:{connector['id']}"),
         depends_on=depends_on,
+        has_run_condition=bool(params.get("run_condition")),
+        notify_on_success=bool(targets["success"]),
+        notify_on_failure=bool(targets["failure"]),
     )
 
 

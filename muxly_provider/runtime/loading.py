@@ -40,7 +40,7 @@ def _json(value: Any) -> Any:
     return value
 
 
-def _decrypted(table: str, row: Row) -> dict[str, Any]:
+def decrypted_row(table: str, row: Row) -> dict[str, Any]:
     """The row with JSON columns parsed and secrets decrypted."""
     parsed = dict(row)
     for column in ("auth_settings", "connection_settings", "config", "action_params", "error_handling"):
@@ -171,9 +171,9 @@ def load_job_runtime(job_id: str, engine: Engine | None = None) -> JobRuntime:
     if connector_row is None:
         raise MuxlyConfigError("scheduler_jobs", job_id, "connector_id", "an existing connector")
     validate_row("connectors", connector_row)
-    connector = _decrypted("connectors", connector_row)
+    connector = decrypted_row("connectors", connector_row)
     action = str(job["action_type"])
-    params = _with_connector_inputs(action, _decrypted("scheduler_jobs", job)["action_params"] or {})
+    params = _with_connector_inputs(action, decrypted_row("scheduler_jobs", job)["action_params"] or {})
     routes = snapshot.by_id("routes")
     export_ids: tuple[str, ...] = ()
     if action == "export":
@@ -207,7 +207,7 @@ def load_job_runtime(job_id: str, engine: Engine | None = None) -> JobRuntime:
             disabled.add(dest_id)
             continue
         validate_row("destinations", row)
-        dest = _decrypted("destinations", row)
+        dest = decrypted_row("destinations", row)
         secrets.extend(secret_values("destinations", dest))
         destinations[dest_id] = DestinationContext(
             id=dest_id,
@@ -247,7 +247,7 @@ def connector_context(connector_id: str, engine: Engine | None = None) -> Connec
     if row is None:
         raise MuxlyConfigError("connectors", connector_id, "id", "an existing connector")
     validate_row("connectors", row)
-    connector = _decrypted("connectors", row)
+    connector = decrypted_row("connectors", row)
     return ConnectorContext(
         id=str(connector["id"]),
         name=str(connector["name"]),
