@@ -22,6 +22,7 @@ os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{_HOME / 'airflo
 os.environ["AIRFLOW__MUXLY__SQL_ALCHEMY_CONN"] = f"sqlite:///{_HOME / 'muxly.db'}"
 os.environ.setdefault("AIRFLOW__CORE__FERNET_KEY", "Yp4wW0n2qBvF3b2xJx0u6gFqzM7n0rZkWvJc5aQy8sM=")
 os.environ.setdefault("AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION", "False")
+os.environ.setdefault("AIRFLOW__API_AUTH__JWT_SECRET", "muxly-tests-jwt-secret-" + "0" * 48)
 
 PG_ADMIN_DSN = os.environ.get("MUXLY_TEST_PG_DSN", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
 
