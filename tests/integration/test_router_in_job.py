@@ -8,9 +8,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
 
 from examples.sample_api import make_server, sample_sales, start_in_thread
+from tests.db_helpers import insert_row as _insert
 
 pytestmark = pytest.mark.usefixtures("airflow_db")
 
@@ -21,15 +22,6 @@ def sales_api() -> Iterator[str]:
     start_in_thread(server)
     yield f"http://127.0.0.1:{server.server_address[1]}/api/v1/sales"
     server.shutdown()
-
-
-def _insert(engine: Engine, table: str, **values: Any) -> None:
-    values = {k: json.dumps(v) if isinstance(v, dict | list) else v for k, v in values.items()}
-    with engine.begin() as conn:
-        conn.execute(
-            text(f"INSERT INTO {table} ({', '.join(values)}) VALUES ({', '.join(':' + k for k in values)})"),
-            values,
-        )
 
 
 RULES = {

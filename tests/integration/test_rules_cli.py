@@ -7,18 +7,10 @@ import json
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
 
 from muxly_provider.cli.routing_command import test_rule as run_rule_command
-
-
-def _insert(engine: Engine, table: str, **values: Any) -> None:
-    values = {k: json.dumps(v) if isinstance(v, dict | list) else v for k, v in values.items()}
-    with engine.begin() as conn:
-        conn.execute(
-            text(f"INSERT INTO {table} ({', '.join(values)}) VALUES ({', '.join(':' + k for k in values)})"),
-            values,
-        )
+from tests.db_helpers import insert_row as _insert
 
 
 def run(rule_id: str, data: Any, capsys: pytest.CaptureFixture[str]) -> tuple[int, list[str]]:

@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy import Engine, text
 
 from muxly_provider.connectors import http_client
+from tests.db_helpers import insert_row as _insert
 from tests.plugin_pkg.plugin_install import install_plugin, uninstall_plugin
 from tests.unit.connectors.fake_apis import TOKEN as HUBSPOT_TOKEN
 from tests.unit.connectors.fake_apis import FakeBigQuery, FakeGa4, FakeHubSpot
@@ -83,15 +84,6 @@ def counter_plugin(tmp_path: Path) -> Iterator[Path]:
     target = install_plugin(tmp_path / "plugin-site")
     yield target
     uninstall_plugin(target)
-
-
-def _insert(engine: Engine, table: str, **values: Any) -> None:
-    values = {k: json.dumps(v) if isinstance(v, (dict, list)) else v for k, v in values.items()}
-    with engine.begin() as conn:
-        conn.execute(
-            text(f"INSERT INTO {table} ({', '.join(values)}) VALUES ({', '.join(':' + k for k in values)})"),
-            values,
-        )
 
 
 def _export_job(

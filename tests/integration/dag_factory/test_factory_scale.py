@@ -9,15 +9,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, event, text
 
-
-def _insert(engine: Engine, table: str, **values: Any) -> None:
-    values = {k: json.dumps(v) if isinstance(v, dict) else v for k, v in values.items()}
-    with engine.begin() as conn:
-        conn.execute(
-            text(f"INSERT INTO {table} ({', '.join(values)}) VALUES ({', '.join(':' + k for k in values)})"),
-            values,
-        )
-
+from tests.db_helpers import insert_row as _insert
 
 JOBS = [f"job_{i:02d}" for i in range(12)]
 

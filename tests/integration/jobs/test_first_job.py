@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy import Engine, text
 
 from examples.sample_api import make_server, sample_sales, start_in_thread
+from tests.db_helpers import insert_row as _insert
 
 pytestmark = pytest.mark.usefixtures("airflow_db")
 
@@ -26,14 +27,6 @@ def sales_api() -> Iterator[str]:
     start_in_thread(server)
     yield f"http://127.0.0.1:{server.server_address[1]}/api/v1/sales"
     server.shutdown()
-
-
-def _insert(engine: Engine, table: str, **values: Any) -> None:
-    values = {k: json.dumps(v) if isinstance(v, (dict, list)) else v for k, v in values.items()}
-    columns = ", ".join(values)
-    params = ", ".join(f":{k}" for k in values)
-    with engine.begin() as conn:
-        conn.execute(text(f"INSERT INTO {table} ({columns}) VALUES ({params})"), values)
 
 
 def _seed(engine: Engine, api_url: str, out_dir: Path) -> None:

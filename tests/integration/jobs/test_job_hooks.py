@@ -9,20 +9,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
 
 from examples.sample_api import make_server, start_in_thread
+from tests.db_helpers import insert_row as _insert
 
 pytestmark = pytest.mark.usefixtures("airflow_db")
-
-
-def _insert(engine: Engine, table: str, **values: Any) -> None:
-    values = {k: json.dumps(v) if isinstance(v, dict) else v for k, v in values.items()}
-    with engine.begin() as conn:
-        conn.execute(
-            text(f"INSERT INTO {table} ({', '.join(values)}) VALUES ({', '.join(':' + k for k in values)})"),
-            values,
-        )
 
 
 @pytest.fixture

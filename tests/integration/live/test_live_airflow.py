@@ -23,6 +23,7 @@ from sqlalchemy import Engine, text
 
 from examples.sample_api import make_server, start_in_thread
 from tests.airflow_helpers import DAGS_DIR
+from tests.db_helpers import insert_row as _insert
 
 AIRFLOW = str(Path(sys.executable).with_name("airflow"))
 
@@ -75,15 +76,6 @@ class Live:
                 return value
             time.sleep(1)
         raise AssertionError(f"timed out waiting for {what}")
-
-
-def _insert(engine: Engine, table: str, **values: Any) -> None:
-    values = {k: json.dumps(v) if isinstance(v, dict) else v for k, v in values.items()}
-    with engine.begin() as conn:
-        conn.execute(
-            text(f"INSERT INTO {table} ({', '.join(values)}) VALUES ({', '.join(':' + k for k in values)})"),
-            values,
-        )
 
 
 def _seed(engine: Engine, api_url: str, out: Path) -> None:

@@ -15,19 +15,11 @@ import pytest
 from sqlalchemy import Engine, text
 
 from tests.airflow_helpers import set_paused, sync_muxly_dags
+from tests.db_helpers import insert_row as _insert
 
 pytestmark = pytest.mark.usefixtures("airflow_db")
 
 SECRET = "whsec-test-6f2b"
-
-
-def _insert(engine: Engine, table: str, **values: Any) -> None:
-    values = {k: json.dumps(v) if isinstance(v, dict) else v for k, v in values.items()}
-    with engine.begin() as conn:
-        conn.execute(
-            text(f"INSERT INTO {table} ({', '.join(values)}) VALUES ({', '.join(':' + k for k in values)})"),
-            values,
-        )
 
 
 @pytest.fixture
