@@ -11,13 +11,17 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from muxly_provider.config.base import NonEmptyStr, PositiveFloat, PositiveInt, StrictConfig
+from muxly_provider.config.base import NonEmptyStr, NonNegativeInt, PositiveFloat, PositiveInt, StrictConfig
 
 
 class DestinationSettingsConfig(StrictConfig):
-    """Options every destination type takes: ``batch_size`` records per write."""
+    """Options every destination type takes: ``batch_size`` records per write, and how often a failed batch is
+    tried again (``retry_count``) after ``retry_backoff_seconds`` (doubling) before it goes to the dead-letter
+    store (see docs/destinations.md)."""
 
     batch_size: PositiveInt = 500
+    retry_count: NonNegativeInt = 2
+    retry_backoff_seconds: float = Field(default=1.0, ge=0)
 
 
 class FileDestinationConfig(DestinationSettingsConfig):
@@ -64,7 +68,8 @@ class WebhookDestinationConfig(DestinationSettingsConfig):
     headers: dict[str, str] = Field(default_factory=dict)
     body_template: Any = None
     timeout_seconds: PositiveFloat = 30.0
-    retry_count: int = Field(default=3, ge=0)
+    retry_count: NonNegativeInt = 3
+    send_mode: Literal["batch", "record"] = "batch"
 
     @model_validator(mode="before")
     @classmethod
@@ -111,6 +116,7 @@ class SlackDestinationConfig(DestinationSettingsConfig):
     include_data: bool = False
     color: str | None = None
     template_variables: dict[str, str] = Field(default_factory=dict)
+    retry_count: NonNegativeInt = 3
 
     @model_validator(mode="after")
     def _target(self) -> SlackDestinationConfig:

@@ -2,8 +2,20 @@
 
 One file per run and destination, named ``{file_prefix}_{stamp}_{run key}.{ext}`` where ``stamp`` follows
 ``rotation`` (``daily``: the run's date, ``hourly``: date and hour, otherwise date and time) and ``run key`` is a
-hash of the DAG id and run id. Records go to a hidden temporary file next to the target, which is renamed into
-place on commit: a retried task overwrites its own file and never leaves half a file or a duplicate.
+hash of the DAG id and run id. With ``rotation: size`` a run writes parts of at most ``max_file_size_mb``
+(checked after each batch), named ``..._{run key}_0001.{ext}``, ``_0002``, ...
+
+Records go to hidden temporary files next to the target, which are renamed into place on commit: a retried
+task overwrites its own files (and removes parts an earlier try wrote beyond the new last part), and never
+leaves half a file or a duplicate.
+
+``output_dir`` may also be an object-storage URL (``s3://bucket/path``, ``gs://...``, ``file:///...``; anything
+:class:`airflow.sdk.ObjectStoragePath` opens with the providers installed): files are written to a local
+temporary folder and uploaded on commit, one object per file, with the same deterministic names.
+
+CSV: the header is the fields of the first batch; when a later record brings a new field, its column is added
+at the end and the file is rewritten once on commit with the full header (earlier rows get empty cells).
+JSON objects and lists in CSV cells are written as JSON text.
 """
 
 from __future__ import annotations
@@ -13,6 +25,7 @@ import gzip
 import io
 import json
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import IO, Any
@@ -28,8 +41,19 @@ def _json_default(value: Any) -> str:
     return str(value)
 
 
+def _cells(records: list[Record]) -> list[Record]:
+    """Records whose dict and list values are JSON text (only copied when a batch has such values)."""
+    kinds = {type(v) for record in records for v in record.values()}
+    if dict not in kinds and list not in kinds:
+        return records
+    return [
+        {k: json.dumps(v, default=_json_default) if isinstance(v, dict | list) else v for k, v in r.items()}
+        for r in records
+    ]
+
+
 class FileDestination(MuxlyDestination):
-    """Write records to a local file."""
+    """Write records to local files or object storage."""
 
     destination_type = "file"
 
@@ -42,18 +66,36 @@ class FileDestination(MuxlyDestination):
                 f"destination {self.context.id!r}: file_format {self.file_format!r} is not json, jsonl or csv"
             )
         self.compress = bool(config.get("compress", False))
-        output_dir = Path(str(config.get("output_dir", ".")))
-        self.output_dir = output_dir if output_dir.is_absolute() else settings.files_root() / output_dir
-        stamp = self.run.logical_date.strftime(
-            _STAMPS.get(str(config.get("rotation", "none")), "%Y%m%dT%H%M%S")
-        )
+        rotation = str(config.get("rotation", "none"))
+        size_mb = config.get("max_file_size_mb")
+        self.max_bytes = int(float(size_mb) * 1024 * 1024) if rotation == "size" and size_mb else None
+        raw_dir = str(config.get("output_dir", "."))
+        self.remote: str | None = raw_dir.rstrip("/") if "://" in raw_dir else None
+        if self.remote is not None:
+            self.output_dir = Path(tempfile.mkdtemp(prefix="muxly-file-"))
+        else:
+            output_dir = Path(raw_dir)
+            self.output_dir = output_dir if output_dir.is_absolute() else settings.files_root() / output_dir
+        stamp = self.run.logical_date.strftime(_STAMPS.get(rotation, "%Y%m%dT%H%M%S"))
         prefix = str(config.get("file_prefix") or self.context.id)
-        suffix = f".{self.file_format}" + (".gz" if self.compress else "")
-        self.path = self.output_dir / f"{prefix}_{stamp}_{self.run.run_key}{suffix}"
-        self._tmp = self.output_dir / f".{self.path.name}.tmp"
+        self.suffix = f".{self.file_format}" + (".gz" if self.compress else "")
+        self.stem = f"{prefix}_{stamp}_{self.run.run_key}"
+        self.parts: list[Path] = []  # finished temporary parts (size rotation)
+        self.path = self._target(1)
+        self._tmp = self._temporary(self.path)
         self._handle: IO[str] | None = None
+        self._part_records = 0
         self._columns: dict[str, None] = {}
-        self._spool: IO[str] | None = None
+        self._csv: csv.DictWriter[str] | None = None
+        self._widened = False
+
+    def _target(self, part: int) -> Path:
+        name = f"{self.stem}_{part:04d}{self.suffix}" if self.max_bytes else f"{self.stem}{self.suffix}"
+        return self.output_dir / name
+
+    @staticmethod
+    def _temporary(path: Path) -> Path:
+        return path.with_name(f".{path.name}.tmp")
 
     def _open(self) -> IO[str]:
         if self._handle is None:
@@ -71,63 +113,123 @@ class FileDestination(MuxlyDestination):
                 self._handle.write("[")
         return self._handle
 
-    def write_batch(self, records: list[Record]) -> None:
-        """Append ``records`` to the temporary file (CSV keeps them until the header is known)."""
-        handle = self._open()
-        if self.file_format == "csv":
-            # The header is the union of all fields, known only at the end: spool to disk, not to memory.
-            if self._spool is None:
-                self._spool = tempfile.TemporaryFile("w+", encoding="utf-8")  # noqa: SIM115
+    def _write_csv(self, handle: IO[str], records: list[Record]) -> None:
+        if self._csv is None:
             for record in records:
                 self._columns.update(dict.fromkeys(record))
-                self._spool.write(json.dumps(record, default=_json_default, ensure_ascii=False) + "\n")
+            self._csv = csv.DictWriter(handle, fieldnames=list(self._columns), extrasaction="ignore")
+            self._csv.writeheader()
+        columns = self._columns
+        width = len(columns)
+        for record in records:
+            if len(record) > width or not record.keys() <= columns.keys():
+                # A new field: its column goes at the end; the header is completed on commit.
+                columns.update(dict.fromkeys(record))
+                width = len(columns)
+                self._csv.fieldnames = list(columns)
+                self._widened = True
+        self._csv.writerows(_cells(records))
+
+    def write_batch(self, records: list[Record]) -> None:
+        """Append ``records`` to the current temporary file (starting a new part past ``max_file_size_mb``)."""
+        handle = self._open()
+        if self.file_format == "csv":
+            self._write_csv(handle, records)
         elif self.file_format == "jsonl":
             handle.writelines(
                 json.dumps(r, default=_json_default, ensure_ascii=False) + "\n" for r in records
             )
         else:
             for record in records:
-                handle.write(("," if self.delivered else "") + "\n")
+                handle.write(("," if self._part_records else "") + "\n")
                 handle.write(json.dumps(record, default=_json_default, ensure_ascii=False))
-                self.delivered += 1
-            return
+                self._part_records += 1
+        if self.file_format != "json":
+            self._part_records += len(records)
         self.delivered += len(records)
+        if self.max_bytes is not None:
+            handle.flush()
+            if self._tmp.stat().st_size >= self.max_bytes:
+                self._finish_part()
 
-    def _write_csv(self, handle: IO[str]) -> None:
-        writer = csv.DictWriter(handle, fieldnames=list(self._columns), extrasaction="ignore")
-        writer.writeheader()
-        if self._spool is None:
-            return
-        self._spool.seek(0)
-        for line in self._spool:
-            record = json.loads(line)
-            writer.writerow(
-                {
-                    k: json.dumps(v, default=_json_default) if isinstance(v, (dict, list)) else v
-                    for k, v in record.items()
-                }
-            )
-        self._spool.close()
-        self._spool = None
-
-    def commit(self) -> list[str]:
-        """Finish the temporary file and move it into place."""
+    def _finish_part(self) -> None:
         handle = self._open()
-        if self.file_format == "csv":
-            self._write_csv(handle)
-        elif self.file_format == "json":
+        if self.file_format == "json":
             handle.write("\n]\n")
         handle.close()
         self._handle = None
-        os.replace(self._tmp, self.path)
-        return [str(self.path)]
+        if self.file_format == "csv" and self._widened:
+            self._complete_header(self._tmp)
+        self.parts.append(self._tmp)
+        self._tmp = self._temporary(self._target(len(self.parts) + 1))
+        self._part_records = 0
+        self._csv = None
+        self._columns = {}
+        self._widened = False
+
+    def _complete_header(self, path: Path) -> None:
+        """Rewrite a CSV file whose later rows have more columns than its header."""
+        opener: Any = gzip.open if self.compress else open
+        rewritten = path.with_name(path.name + ".full")
+        columns = list(self._columns)
+        with (
+            opener(path, "rt", encoding="utf-8", newline="") as source,
+            opener(rewritten, "wt", encoding="utf-8", newline="") as target,
+        ):
+            reader = csv.reader(source)
+            writer = csv.writer(target)
+            next(reader, None)
+            writer.writerow(columns)
+            padding = [""] * len(columns)
+            for row in reader:
+                writer.writerow(row + padding[len(row) :])
+        os.replace(rewritten, path)
+
+    def _final_names(self) -> list[Path]:
+        return [self._target(index) for index in range(1, len(self.parts) + 1)]
+
+    def commit(self) -> list[str]:
+        """Finish the temporary files and move (or upload) them into place."""
+        if self._handle is not None or not self.parts:
+            self._finish_part()
+        finals = self._final_names()
+        if self.remote is not None:
+            return self._upload(finals)
+        for temporary, final in zip(self.parts, finals, strict=True):
+            os.replace(temporary, final)
+        if self.max_bytes is not None:
+            # Parts an earlier try of this run wrote beyond this try's last part.
+            for stale in self.output_dir.glob(f"{self.stem}_*{self.suffix}"):
+                if stale not in finals:
+                    stale.unlink(missing_ok=True)
+        self.parts = []
+        return [str(path) for path in finals]
+
+    def _upload(self, finals: list[Path]) -> list[str]:
+        from airflow.sdk import ObjectStoragePath
+
+        urls = []
+        try:
+            for temporary, final in zip(self.parts, finals, strict=True):
+                target = ObjectStoragePath(f"{self.remote}/{final.name}")
+                target.parent.mkdir(parents=True, exist_ok=True)
+                with open(temporary, "rb") as source, target.open("wb") as sink:  # type: ignore[no-untyped-call]
+                    shutil.copyfileobj(source, sink, 1024 * 1024)
+                urls.append(str(target))
+        except Exception as exc:
+            raise self.fail(f"upload to {self.remote} failed ({self.describe(exc)})") from None
+        finally:
+            shutil.rmtree(self.output_dir, ignore_errors=True)
+        self.parts = []
+        return urls
 
     def abort(self) -> None:
-        """Remove the temporary file."""
-        if self._spool is not None:
-            self._spool.close()
-            self._spool = None
+        """Remove the temporary files."""
         if self._handle is not None:
             self._handle.close()
             self._handle = None
-        self._tmp.unlink(missing_ok=True)
+        for temporary in [*self.parts, self._tmp]:
+            temporary.unlink(missing_ok=True)
+        self.parts = []
+        if self.remote is not None:
+            shutil.rmtree(self.output_dir, ignore_errors=True)

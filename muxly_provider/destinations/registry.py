@@ -1,4 +1,4 @@
-"""Destination types keyed by ``destination_type``."""
+"""Destination types keyed by ``destination_type`` (modules are imported only when a type is used)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,12 @@ from muxly_provider.exceptions import MuxlyDestinationError
 
 _BUILTIN: dict[str, str] = {
     "file": "muxly_provider.destinations.file:FileDestination",
+    "database": "muxly_provider.destinations.database:DatabaseDestination",
+    "webhook": "muxly_provider.destinations.webhook:WebhookDestination",
+    "email": "muxly_provider.destinations.email:EmailDestination",
+    "slack": "muxly_provider.destinations.slack:SlackDestination",
+    "s3": "muxly_provider.destinations.s3:S3Destination",
+    "prometheus": "muxly_provider.destinations.prometheus:PrometheusDestination",
 }
 
 
@@ -29,6 +35,6 @@ def get_destination_class(destination_type: str) -> type[MuxlyDestination]:
         )
     module_name, _, attr = target.partition(":")
     cls = getattr(import_module(module_name), attr)
-    if not (isinstance(cls, type) and issubclass(cls, MuxlyDestination)):
-        raise TypeError(f"{target} is not a MuxlyDestination")
+    assert isinstance(cls, type)
+    assert issubclass(cls, MuxlyDestination)
     return cls

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import gzip
+import io
 import json
 from datetime import UTC, datetime
 from pathlib import Path
@@ -120,3 +121,40 @@ def test_registry() -> None:
     assert get_destination_class("file") is FileDestination
     with pytest.raises(MuxlyDestinationError, match="not supported"):
         get_destination_class("fax")
+
+
+@pytest.mark.parametrize("compress", [False, True])
+def test_csv_new_fields_in_later_batches_complete_the_header(tmp_path: Path, compress: bool) -> None:
+    dest = _dest(tmp_path, file_format="csv", compress=compress)
+    dest.write_batch([{"id": 1, "name": "a"}])
+    dest.write_batch([{"id": 2, "late": "x", "name": "b"}, {"id": 3}])
+    rows = list(csv.DictReader(io.StringIO(_read(Path(dest.commit()[0])))))
+    assert rows == [
+        {"id": "1", "name": "a", "late": ""},
+        {"id": "2", "name": "b", "late": "x"},
+        {"id": "3", "name": "", "late": ""},
+    ]
+
+
+def test_size_rotation_writes_parts_and_a_retry_removes_stale_parts(tmp_path: Path) -> None:
+    big = [{"id": i, "text": "x" * 1000} for i in range(300)]
+    dest = _dest(tmp_path, file_format="jsonl", rotation="size", max_file_size_mb=0.05)
+    for start in range(0, 300, 50):
+        dest.write_batch(big[start : start + 50])
+    paths = [Path(p) for p in dest.commit()]
+    assert [p.name[-11:] for p in paths] == ["_0001.jsonl", "_0002.jsonl", "_0003.jsonl"]
+    assert [json.loads(line)["id"] for p in paths for line in _read(p).splitlines()] == list(range(300))
+    again = _dest(tmp_path, file_format="jsonl", rotation="size", max_file_size_mb=0.05)
+    again.write_batch(big[:10])
+    again.commit()
+    assert sorted(p.name for p in tmp_path.iterdir()) == [paths[0].name]
+
+
+def test_object_storage_output_dir(tmp_path: Path) -> None:
+    remote = tmp_path / "bucket"
+    dest = _dest(tmp_path, output_dir=f"file://{remote}/exports", file_format="json", file_prefix="sales")
+    dest.write_batch(RECORDS)
+    [url] = dest.commit()
+    [path] = (remote / "exports").iterdir()
+    assert url.endswith(path.name) and json.loads(path.read_text()) == RECORDS
+    assert not dest.output_dir.exists()  # the local staging folder is gone

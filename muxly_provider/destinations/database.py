@@ -1,0 +1,245 @@
+"""The ``database`` destination: rows of a table in PostgreSQL, MariaDB/MySQL or SQLite.
+
+Options (SPEC §2, REFERENCE.md): ``conn_id`` (an Airflow connection: ``postgres``, ``mysql`` or ``sqlite``; its
+common-sql hook supplies the URL when its provider is installed) or ``connection_string`` (a SQLAlchemy URL,
+stored encrypted; ``postgresql://`` and ``mysql://`` without a driver use psycopg2 and PyMySQL), ``db_type``
+(informative), ``table``, ``schema``, ``create_table``, ``column_mapping`` (record field -> column),
+``batch_size`` and ``upsert_key`` (a column or a list of columns).
+
+Columns: with ``column_mapping`` exactly the mapped fields are written (a missing field is ``NULL``); without
+it every field of the records whose column exists. ``create_table`` creates a missing table from the first
+batch (types inferred from the values; JSON objects and lists are stored as JSON text; the ``upsert_key``
+columns form the primary key) and adds columns for fields that appear later. Without ``create_table`` a field
+with no column is left out, and the task log says which (once).
+
+Every batch is one transaction, so a batch is either written or not at all (and a failed batch can go to the
+dead-letter store as a whole). With ``upsert_key`` a batch is an upsert (``ON CONFLICT ... DO UPDATE`` on
+PostgreSQL and SQLite, ``ON DUPLICATE KEY UPDATE`` on MariaDB/MySQL; the key needs a primary key or unique
+constraint): a re-run updates rows instead of duplicating them, and within a batch the last record of a key wins.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import URL, Engine
+
+from muxly_provider.config.destinations import DatabaseDestinationConfig
+from muxly_provider.destinations.base import MuxlyDeliveryError, MuxlyDestination, Record
+from muxly_provider.destinations.database_sql import (
+    Statements,
+    column_type,
+    normalize_url,
+    url_from_connection,
+)
+
+log = logging.getLogger(__name__)
+
+_RETRYABLE = {"OperationalError", "InterfaceError", "TimeoutError"}
+
+
+def _value(value: Any) -> Any:
+    if isinstance(value, dict | list):
+        return json.dumps(value, default=str, ensure_ascii=False)
+    return value
+
+
+class DatabaseDestination(MuxlyDestination):
+    """Write records as rows of a table."""
+
+    destination_type = "database"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.settings = self.parse_config(DatabaseDestinationConfig)
+        key = self.settings.upsert_key
+        self.keys: tuple[str, ...] = (key,) if isinstance(key, str) else tuple(key or ())
+        self.mapping = dict(self.settings.column_mapping)
+        self.idempotent = bool(self.keys)
+        self._engine: Engine | None = None
+        self._columns: list[str] | None = None  # the table's columns, once known
+        self._statements: dict[tuple[str, ...], Statements] = {}
+        self._dropped: set[str] = set()
+
+    # -- connection --------------------------------------------------------------------------------------
+
+    def _url(self) -> URL:
+        if self.settings.connection_string:
+            try:
+                return normalize_url(self.settings.connection_string)
+            except sa.exc.ArgumentError:
+                raise self.fail("connection_string is not a SQLAlchemy URL", retryable=False) from None
+        from airflow.sdk import BaseHook
+
+        conn_id = str(self.settings.conn_id)
+        try:
+            conn = BaseHook.get_connection(conn_id)
+        except Exception as exc:
+            raise self.fail(f"Airflow connection {conn_id!r} not found ({type(exc).__name__})") from None
+        try:
+            from airflow.providers.common.sql.hooks.sql import DbApiHook
+
+            hook = conn.get_hook()  # type: ignore[no-untyped-call]
+            if isinstance(hook, DbApiHook):
+                return normalize_url(hook.sqlalchemy_url)
+        except Exception:  # noqa: S110 - no provider for this type, or no sqlalchemy_url: build it below
+            pass
+        try:
+            return url_from_connection(conn)
+        except ValueError as exc:
+            raise self.fail(f"Airflow connection {conn_id!r}: {exc}", retryable=False) from None
+
+    @property
+    def engine(self) -> Engine:
+        """The engine of the target database (created at the first batch, disposed at the end)."""
+        if self._engine is None:
+            self._engine = sa.create_engine(self._url(), pool_size=1)
+        return self._engine
+
+    @property
+    def qualified_table(self) -> str:
+        """The quoted, schema-qualified table name."""
+        preparer = self.engine.dialect.identifier_preparer
+        table = preparer.quote(self.settings.table)
+        schema = self.settings.schema_ if self.engine.dialect.name != "sqlite" else None
+        return f"{preparer.quote_schema(schema)}.{table}" if schema else table
+
+    # -- table -------------------------------------------------------------------------------------------
+
+    def _schema(self) -> str | None:
+        return self.settings.schema_ if self.engine.dialect.name != "sqlite" else None
+
+    def _reflect(self, conn: sa.Connection) -> list[str] | None:
+        inspector = sa.inspect(conn)
+        if not inspector.has_table(self.settings.table, schema=self._schema()):
+            return None
+        return [str(c["name"]) for c in inspector.get_columns(self.settings.table, schema=self._schema())]
+
+    def _sample(self, rows: list[Record], column: str) -> list[Any]:
+        return [row.get(column) for row in rows[:100]]
+
+    def _ensure_table(self, conn: sa.Connection, rows: list[Record], wanted: list[str]) -> list[str]:
+        if self._columns is None:
+            self._columns = self._reflect(conn)
+        dialect = self.engine.dialect.name
+        if self._columns is None:
+            if not self.settings.create_table:
+                raise self.fail(
+                    f"table {self.settings.table!r} does not exist (set create_table)", retryable=False
+                )
+            missing_keys = [k for k in self.keys if k not in wanted]
+            if missing_keys:
+                raise self.fail(f"upsert_key column(s) {missing_keys} not in the records", retryable=False)
+            table = sa.Table(
+                self.settings.table,
+                sa.MetaData(schema=self._schema()),
+                *(
+                    sa.Column(
+                        c,
+                        column_type(self._sample(rows, c), key=c in self.keys, dialect=dialect),
+                        nullable=c not in self.keys,
+                    )
+                    for c in wanted
+                ),
+                *([sa.PrimaryKeyConstraint(*self.keys)] if self.keys else []),
+            )
+            table.create(conn, checkfirst=True)
+            self._columns = list(wanted)
+            log.info("Muxly: destination %s created table %s", self.context.id, self.settings.table)
+        new = [c for c in wanted if c not in self._columns]
+        if new and self.settings.create_table:
+            for column in new:
+                sql_type = column_type(self._sample(rows, column), key=False, dialect=dialect)
+                type_sql = sql_type.compile(dialect=self.engine.dialect)
+                quoted = self.engine.dialect.identifier_preparer.quote(column)
+                conn.exec_driver_sql(f"ALTER TABLE {self.qualified_table} ADD COLUMN {quoted} {type_sql}")
+                self._columns.append(column)
+        elif new and not set(new) <= self._dropped:
+            self._dropped.update(new)
+            log.warning(
+                "Muxly: destination %s: table %s has no column(s) %s; those fields are not written",
+                self.context.id,
+                self.settings.table,
+                ", ".join(sorted(new)),
+            )
+        return [c for c in wanted if c in self._columns]
+
+    # -- rows --------------------------------------------------------------------------------------------
+
+    def _rows(self, records: Sequence[Record]) -> tuple[list[Record], list[str]]:
+        if self.mapping:
+            rows = [{col: rec.get(field) for field, col in self.mapping.items()} for rec in records]
+            return rows, list(self.mapping.values())
+        columns: dict[str, None] = dict.fromkeys(records[0])
+        for record in records:
+            if len(record) != len(columns) or record.keys() != columns.keys():
+                columns.update(dict.fromkeys(record))
+        return list(records), list(columns)
+
+    def _dedupe(self, rows: list[Record]) -> list[Record]:
+        # One statement may not touch the same key twice (PostgreSQL refuses): the last record of a key wins.
+        latest: dict[tuple[Any, ...], Record] = {}
+        for row in rows:
+            key = tuple(row.get(k) for k in self.keys)
+            if any(part is None for part in key):
+                raise self.fail(f"a record has no value for upsert_key {list(self.keys)}", retryable=False)
+            latest.pop(key, None)
+            latest[key] = row
+        return list(latest.values())
+
+    @staticmethod
+    def _values(rows: list[Record], columns: list[str]) -> list[tuple[Any, ...]]:
+        values = [tuple(map(row.get, columns)) for row in rows]
+        kinds = {type(v) for row in values for v in row}
+        if dict in kinds or list in kinds:
+            values = [tuple(map(_value, row)) for row in values]
+        return values
+
+    def write_batch(self, records: list[Record]) -> None:
+        """Insert (or upsert) the batch in one transaction."""
+        if not records:
+            return
+        rows, wanted = self._rows(records)
+        if self.keys:
+            rows = self._dedupe(rows)
+        try:
+            with self.engine.begin() as conn:
+                columns = self._ensure_table(conn, rows, wanted)
+                statements = self._statements.get(tuple(columns))
+                if statements is None:
+                    keys = [k for k in self.keys if k in columns]
+                    statements = Statements(self.engine.dialect, self.qualified_table, columns, keys)
+                    self._statements[tuple(columns)] = statements
+                values = self._values(rows, columns)
+                cursor = conn.connection.cursor()
+                try:
+                    statements.run(cursor, values)
+                finally:
+                    cursor.close()
+        except MuxlyDeliveryError:
+            raise
+        except Exception as exc:
+            self._columns = None  # the transaction rolled back: look at the table again next time
+            error = getattr(exc, "orig", None) or exc
+            retryable = type(error).__name__ in _RETRYABLE
+            if retryable and self.engine.dialect.name == "sqlite":
+                # SQLite reports schema problems as OperationalError too: only a busy file is worth a retry.
+                retryable = any(word in str(error) for word in ("locked", "busy", "unable to open"))
+            raise self.fail(self.describe(error).strip(), retryable=retryable) from None
+        self.delivered += len(records)
+
+    def commit(self) -> list[str]:
+        """Every batch was committed as it came: close the connections."""
+        self.abort()
+        schema = f"{self.settings.schema_}." if self.settings.schema_ else ""
+        return [f"table {schema}{self.settings.table}"]
+
+    def abort(self) -> None:
+        """Close the connections."""
+        if self._engine is not None:
+            self._engine.dispose()
+            self._engine = None

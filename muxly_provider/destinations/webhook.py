@@ -1,0 +1,135 @@
+"""The ``webhook`` destination: records sent to an HTTP endpoint, one request per batch or per record.
+
+Options (SPEC §2, REFERENCE.md): ``url``, ``method`` (GET, POST, PUT, PATCH), ``headers``, ``body_template``,
+``timeout_seconds``, ``retry_count``, ``batch_size``; (new) ``send_mode`` (``batch``: one request per batch, the
+default; ``record``: one request per record) and ``retry_backoff_seconds``.
+
+The body is JSON. Without ``body_template`` it is the list of the batch's records (``batch`` mode) or the
+record (``record`` mode). ``body_template`` is a JSON value (or a string) whose strings are templates
+(:mod:`muxly_provider.destinations.templates`); a string that is one placeholder keeps the value's type, so
+``{"items": "{{records}}", "n": "{{count}}"}`` sends a list and a number. ``url`` and header values are
+templates too. ``GET`` sends no body: the rendered body, when it is an object, becomes the query string.
+
+Retries: connection errors, timeouts and ``5xx`` answers are retried ``retry_count`` times with exponential
+backoff; a ``4xx`` answer is final (see :mod:`muxly_provider.destinations.http`). Webhooks are not idempotent:
+the receiver sees a batch again when an Airflow retry runs the job again.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+import requests
+
+from muxly_provider.config.destinations import WebhookDestinationConfig
+from muxly_provider.destinations import http
+from muxly_provider.destinations.base import MuxlyDeliveryError, MuxlyDestination, Record
+from muxly_provider.destinations.templates import (
+    TemplateRenderError,
+    check_template,
+    render,
+    render_value,
+    template_context,
+)
+
+
+def _check(template: Any) -> None:
+    if isinstance(template, str):
+        check_template(template)
+    elif isinstance(template, Mapping):
+        for value in template.values():
+            _check(value)
+    elif isinstance(template, list):
+        for item in template:
+            _check(item)
+
+
+class WebhookDestination(MuxlyDestination):
+    """Send records to an HTTP endpoint."""
+
+    destination_type = "webhook"
+    idempotent = False
+    retries_itself = True
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.settings = self.parse_config(WebhookDestinationConfig)
+        self.send_mode = self.settings.send_mode
+        try:
+            _check(self.settings.url)
+            _check(dict(self.settings.headers))
+            _check(self.settings.body_template)
+        except TemplateRenderError as exc:
+            raise self.fail(str(exc), retryable=False) from None
+        self._session = requests.Session()
+        self.requests_sent = 0
+
+    def _request(self, context: dict[str, Any]) -> None:
+        settings = self.settings
+        try:
+            url = render(settings.url, context)
+            headers = {name: render(value, context) for name, value in settings.headers.items()}
+            if settings.body_template is None:
+                body: Any = context["record"] if self.send_mode == "record" else context["records"]
+            else:
+                body = render_value(settings.body_template, context)
+        except TemplateRenderError as exc:
+            raise self.fail(str(exc), retryable=False) from None
+        params = None
+        data: bytes | None = None
+        if settings.method == "GET":
+            params = body if isinstance(body, Mapping) else None
+        else:
+            data = (body if isinstance(body, str) else json.dumps(body, default=str)).encode()
+            headers.setdefault("Content-Type", "application/json")
+        http.send(
+            self._session,
+            settings.method,
+            url,
+            fail=self.fail,
+            headers=headers,
+            body=data,
+            params=params,
+            timeout=settings.timeout_seconds,
+            retry_count=settings.retry_count,
+            backoff_seconds=self.retry_backoff_seconds,
+        )
+        self.requests_sent += 1
+
+    def _context(self, records: list[Record], record: Record | None = None) -> dict[str, Any]:
+        return template_context(
+            self.run,
+            destination_id=self.context.id,
+            destination_name=self.context.name,
+            records=records,
+            record=record,
+            batch=self.batch_index,
+        )
+
+    def write_batch(self, records: list[Record]) -> None:
+        """Send the batch (one request, or one per record); each request retries by itself.
+
+        :raises MuxlyDeliveryError: with ``delivered`` set to the records already sent (``record`` mode)
+        """
+        if self.send_mode == "record":
+            for index, record in enumerate(records):
+                try:
+                    self._request(self._context(records, record))
+                except MuxlyDeliveryError as exc:
+                    exc.delivered = index
+                    raise
+        else:
+            self._request(self._context(records))
+        self.batch_index += 1
+        self.delivered += len(records)
+
+    def commit(self) -> list[str]:
+        """Nothing is buffered: every batch was sent by :meth:`write_batch`."""
+        self._session.close()
+        return [f"{self.requests_sent} request(s)"]
+
+    def abort(self) -> None:
+        """Close the connections."""
+        self._session.close()

@@ -1,0 +1,145 @@
+"""The database destination on real SQLite, PostgreSQL and MariaDB: create, map, insert, upsert, errors."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from muxly_provider.destinations.base import DestinationContext, MuxlyDeliveryError, RunInfo
+from muxly_provider.destinations.database import DatabaseDestination
+from tests.integration.destinations.destination_servers import mariadb_database
+
+RUN = RunInfo(
+    dag_id="muxly__j",
+    run_id="manual__1",
+    job_id="j",
+    connector_id="c",
+    logical_date=datetime(2026, 11, 26, tzinfo=UTC),
+)
+
+
+@pytest.fixture(scope="module")
+def mariadb_url() -> Iterator[str]:
+    with mariadb_database() as url:
+        yield url
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres), "mariadb"])
+def target_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'target.db'}"
+    if request.param == "postgres":
+        return str(request.getfixturevalue("postgres_url")).replace("postgresql+psycopg2://", "postgresql://")
+    return str(request.getfixturevalue("mariadb_url"))
+
+
+def _dest(url: str, **config: Any) -> DatabaseDestination:
+    table = config.pop("table", f"t_{uuid.uuid4().hex[:8]}")
+    ctx = DestinationContext(
+        id="db",
+        name="DB",
+        destination_type="database",
+        config={"connection_string": url, "table": table, **config},
+    )
+    return DatabaseDestination(ctx, RUN)
+
+
+def _rows(url: str, table: str, order: str = "id") -> list[dict[str, Any]]:
+    from muxly_provider.destinations.database_sql import normalize_url
+
+    engine = sa.create_engine(normalize_url(url))
+    try:
+        with engine.connect() as conn:
+            return [
+                dict(r) for r in conn.execute(sa.text(f"SELECT * FROM {table} ORDER BY {order}")).mappings()
+            ]
+    finally:
+        engine.dispose()
+
+
+def test_create_table_insert_and_upsert_rerun(target_url: str) -> None:
+    records = [{"id": i, "name": f"n{i}", "amount": i * 1.5, "tags": ["a", i]} for i in range(1, 6)]
+    dest = _dest(target_url, create_table=True, upsert_key="id", batch_size=2)
+    table = dest.settings.table
+    dest.write_batch(records[:3])
+    dest.write_batch(records[3:])
+    assert dest.commit() == [f"table {table}"]
+    # The same run again, with a changed record: updated, not duplicated.
+    again = _dest(target_url, table=table, create_table=True, upsert_key="id")
+    again.write_batch([{**records[0], "name": "changed"}, *records[1:]])
+    again.commit()
+    rows = _rows(target_url, table)
+    assert [r["id"] for r in rows] == [1, 2, 3, 4, 5]
+    assert rows[0]["name"] == "changed" and rows[1]["amount"] == 3.0
+    assert json.loads(rows[2]["tags"]) == ["a", 3]
+
+
+def test_duplicate_keys_in_one_batch_keep_the_last(target_url: str) -> None:
+    dest = _dest(target_url, create_table=True, upsert_key=["k1", "k2"])
+    dest.write_batch(
+        [{"k1": "a", "k2": 1, "v": 1}, {"k1": "a", "k2": 1, "v": 2}, {"k1": "b", "k2": 1, "v": 3}]
+    )
+    rows = _rows(target_url, dest.settings.table, order="k1")
+    assert [(r["k1"], r["v"]) for r in rows] == [("a", 2), ("b", 3)]
+
+
+def test_column_mapping_and_new_fields(target_url: str) -> None:
+    dest = _dest(target_url, create_table=True, column_mapping={"order_id": "id", "customer": "who"})
+    dest.write_batch([{"order_id": 1, "customer": "x", "ignored": True}])
+    plain = _dest(target_url, create_table=True)
+    plain.write_batch([{"id": 1}])
+    plain.write_batch([{"id": 2, "late": "field"}])
+    assert _rows(target_url, dest.settings.table) == [{"id": 1, "who": "x"}]
+    assert _rows(target_url, plain.settings.table) == [{"id": 1, "late": None}, {"id": 2, "late": "field"}]
+
+
+def test_existing_table_without_create_drops_unknown_fields(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'x.db'}"
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE orders (id INTEGER PRIMARY KEY, amount REAL)")
+    engine.dispose()
+    dest = _dest(url, table="orders", upsert_key="id")
+    dest.write_batch([{"id": 1, "amount": 2.5, "extra": "x"}])
+    dest.write_batch([{"id": 1, "amount": 3.5}])
+    assert _rows(url, "orders") == [{"id": 1, "amount": 3.5}]
+
+
+def test_missing_table_and_missing_key_are_permanent_errors(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'x.db'}"
+    with pytest.raises(MuxlyDeliveryError, match="does not exist") as info:
+        _dest(url, table="nope").write_batch([{"id": 1}])
+    assert not info.value.retryable and "'db' (database)" in str(info.value)
+    with pytest.raises(MuxlyDeliveryError, match="no value for upsert_key") as info:
+        _dest(url, create_table=True, upsert_key="id").write_batch([{"name": "no id"}])
+    assert not info.value.retryable
+
+
+def test_unreachable_server_is_retryable_and_hides_the_password() -> None:
+    dest = _dest("postgresql://muxly:pa55word-secret@127.0.0.1:9/db", create_table=True)
+    with pytest.raises(MuxlyDeliveryError) as info:
+        dest.write_batch([{"id": 1}])
+    assert info.value.retryable
+    assert "pa55word-secret" not in str(info.value)
+
+
+def test_airflow_connection(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    path = tmp_path / "conn.db"
+    monkeypatch.setenv("AIRFLOW_CONN_MUXLY_TARGET", json.dumps({"conn_type": "sqlite", "host": str(path)}))
+    ctx = DestinationContext(
+        id="db",
+        name="DB",
+        destination_type="database",
+        config={"conn_id": "muxly_target", "table": "events", "create_table": True},
+    )
+    dest = DatabaseDestination(ctx, RUN)
+    dest.write_batch([{"id": 1, "kind": "x"}])
+    dest.commit()
+    assert _rows(f"sqlite:///{path}", "events") == [{"id": 1, "kind": "x"}]

@@ -1,0 +1,123 @@
+"""The webhook destination against a real HTTP server on loopback: bodies, modes, retries, secrets."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from muxly_provider.destinations.base import DestinationContext, MuxlyDeliveryError, RunInfo
+from muxly_provider.destinations.registry import get_destination_class
+from muxly_provider.destinations.webhook import WebhookDestination
+from tests.integration.destinations.destination_servers import free_port, http_recorder
+
+RUN = RunInfo(
+    dag_id="muxly__j",
+    run_id="manual__1",
+    job_id="j",
+    connector_id="sales",
+    logical_date=datetime(2026, 11, 26, tzinfo=UTC),
+)
+RECORDS = [{"id": 1, "amount": 10.5}, {"id": 2, "amount": 3}]
+SECRET = "Bearer s3cr3t-token-value"
+
+
+def _dest(url: str, **config: Any) -> WebhookDestination:
+    ctx = DestinationContext(
+        id="hook",
+        name="Hook",
+        destination_type="webhook",
+        config={"url": url, "retry_backoff_seconds": 0.01, **config},
+    )
+    dest = get_destination_class("webhook")(ctx, RUN)
+    assert isinstance(dest, WebhookDestination)
+    return dest
+
+
+def test_batch_mode_posts_the_records_as_a_json_list() -> None:
+    with http_recorder() as server:
+        dest = _dest(server.url + "/in", headers={"Authorization": SECRET})
+        dest.write_batch(RECORDS)
+        assert dest.commit() == ["1 request(s)"]
+    [request] = server.requests
+    assert request.method == "POST" and request.path == "/in"
+    assert request.json() == RECORDS
+    assert request.headers["Authorization"] == SECRET
+    assert request.headers["Content-Type"] == "application/json"
+
+
+def test_record_mode_and_templates() -> None:
+    with http_recorder() as server:
+        dest = _dest(
+            server.url + "/orders/{{id}}",
+            method="put",
+            send_mode="record",
+            body_template={"order": "{{record}}", "amount": "{{amount}}", "note": "from {{connector_id}}"},
+        )
+        dest.write_batch(RECORDS)
+    assert [(r.method, r.path) for r in server.requests] == [("PUT", "/orders/1"), ("PUT", "/orders/2")]
+    assert server.requests[1].json() == {"order": RECORDS[1], "amount": 3, "note": "from sales"}
+
+
+def test_get_sends_the_rendered_object_as_query() -> None:
+    with http_recorder() as server:
+        dest = _dest(server.url + "/ping", method="GET", send_mode="record", body_template={"id": "{{id}}"})
+        dest.write_batch(RECORDS[:1])
+    assert server.requests[0].path == "/ping?id=1" and server.requests[0].body == b""
+
+
+def test_5xx_is_retried_with_backoff() -> None:
+    with http_recorder() as server:
+        server.statuses = [500, 503]
+        dest = _dest(server.url, retry_count=2)
+        dest.write_batch(RECORDS)
+    assert len(server.requests) == 1
+
+
+def test_5xx_after_the_last_retry_is_a_retryable_error_naming_the_destination() -> None:
+    with http_recorder() as server:
+        server.statuses = [502, 502, 502]
+        dest = _dest(server.url + "/x?token=abcdefsecret", retry_count=2)
+        with pytest.raises(MuxlyDeliveryError) as info:
+            dest.write_batch(RECORDS)
+    assert info.value.retryable
+    assert "destination 'hook' (webhook): HTTP 502" in str(info.value) and "3 tries" in str(info.value)
+    assert server.requests == []
+
+
+def test_4xx_is_not_retried() -> None:
+    with http_recorder() as server:
+        server.statuses = [404, 200]
+        dest = _dest(server.url, retry_count=3)
+        with pytest.raises(MuxlyDeliveryError) as info:
+            dest.write_batch(RECORDS)
+    assert not info.value.retryable and "404" in str(info.value)
+    assert server.statuses == [200]  # the second answer was never asked for
+
+
+def test_connection_errors_are_retried_and_never_quote_the_url_or_headers() -> None:
+    url = f"http://127.0.0.1:{free_port()}/hook/secret-path-123456"
+    dest = _dest(url, retry_count=1, headers={"Authorization": SECRET}, timeout_seconds=2)
+    started = time.monotonic()
+    with pytest.raises(MuxlyDeliveryError) as info:
+        dest.write_batch(RECORDS)
+    assert time.monotonic() - started < 2
+    message = str(info.value)
+    assert "connection failed after 2 tries" in message
+    assert "secret-path" not in message and "s3cr3t" not in message
+
+
+def test_record_mode_reports_how_many_records_went_through() -> None:
+    with http_recorder() as server:
+        server.statuses = [200, 400]
+        dest = _dest(server.url, send_mode="record")
+        with pytest.raises(MuxlyDeliveryError) as info:
+            dest.write_batch(RECORDS)
+    assert info.value.delivered == 1
+
+
+def test_bad_template_is_rejected_before_any_request() -> None:
+    with pytest.raises(MuxlyDeliveryError, match="invalid template"):
+        _dest("http://127.0.0.1:1", body_template={"a": "{{ broken"})
