@@ -58,6 +58,7 @@ def _record(dag_run: Any, status: str, msg: str | None) -> None:
                 ),
                 result=result,
                 error_if_missing=(msg or "the DAG run failed") if status == "failed" else None,
+                clear_error=status == "success",
             ),
         )
     except Exception:

@@ -51,6 +51,7 @@ class ExecutionUpdate:
     :param triggered_by: who started it (``schedule``, ``manual``, ``api``, ...)
     :param result: keys merged into the ``result`` JSON
     :param error_if_missing: an ``error`` for ``result`` unless an operator already recorded a better one
+    :param clear_error: drop ``error`` from ``result`` (the run succeeded after a failed try)
     """
 
     job_id: str
@@ -63,6 +64,7 @@ class ExecutionUpdate:
     triggered_by: str | None = None
     result: Mapping[str, Any] | None = None
     error_if_missing: str | None = None
+    clear_error: bool = False
 
 
 def _merge_result(current: str | None, update_: ExecutionUpdate) -> str:
@@ -73,6 +75,10 @@ def _merge_result(current: str | None, update_: ExecutionUpdate) -> str:
     except ValueError:
         merged = {}
     merged.update(update_.result or {})
+    if update_.clear_error:
+        merged.pop(
+            "error", None
+        )  # a retry that succeeded: the earlier try's error no longer describes the run
     if update_.error_if_missing and not merged.get("error"):
         merged["error"] = update_.error_if_missing
     merged["dag_id"] = update_.dag_id

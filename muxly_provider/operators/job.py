@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -46,14 +47,12 @@ class MuxlyJobOperator(BaseOperator):
         attempt = triggers.attempt(getattr(dag_run, "clear_number", 0))
         upsert_execution(
             engine,
-            ExecutionUpdate(
-                **{
-                    **base.__dict__,
-                    "status": "running",
-                    "start_time": dag_run.start_date,
-                    "attempt": attempt,
-                    "triggered_by": triggers.triggered_by(dag_run.run_type, None, dag_run.conf),
-                },
+            replace(
+                base,
+                status="running",
+                start_time=dag_run.start_date,
+                attempt=attempt,
+                triggered_by=triggers.triggered_by(dag_run.run_type, None, dag_run.conf),
             ),
         )
         try:
@@ -76,14 +75,12 @@ class MuxlyJobOperator(BaseOperator):
             )
             outcome = run_job(runtime, run, params.get("data_spec") or {}, batch_size=self.batch_size)
         except Exception as exc:
-            upsert_execution(
-                engine, ExecutionUpdate(**{**base.__dict__, "result": {"error": _describe(exc)}})
-            )
+            upsert_execution(engine, replace(base, result={"error": _describe(exc)}))
             raise
         result = outcome.as_result()
         if outcome.failed_destinations:
             result["error"] = "delivery failed for destination(s) " + ", ".join(outcome.failed_destinations)
-        upsert_execution(engine, ExecutionUpdate(**{**base.__dict__, "result": result}))
+        upsert_execution(engine, replace(base, result=result, clear_error=not outcome.failed_destinations))
         self.log.info(
             "Muxly job %s: %s records in, destinations %s",
             self.job_id,

@@ -335,13 +335,16 @@ def run_job(
     :param dead_letters: the dead-letter store (default: Muxly's ``dead_letters`` table)
     """
     from muxly_provider.routing import Router
+    from muxly_provider.runtime.loading import lookup_loader
 
     started = time.monotonic()
     outcome = RunOutcome()
     connector = get_connector_class(runtime.connector.connector_type)(
         runtime.connector, batch_size=batch_size
     )
-    router = None if runtime.action_type == "export" else Router(runtime.routes)
+    router = (
+        None if runtime.action_type == "export" else Router(runtime.routes, lookup_loader=lookup_loader())
+    )
     delivery = _Delivery(runtime, run, outcome, dead_letters or TableDeadLetterStore(run))
     try:
         for batch in connector.fetch(data_spec):
