@@ -74,11 +74,39 @@ def _schedule(spec: JobDagSpec) -> Any:
     return AssetOrTimeSchedule(timetable=timetable, assets=upstream)
 
 
-def _add_hooks(spec: JobDagSpec, run: Any) -> None:
+def _run_tasks(spec: JobDagSpec) -> tuple[Any, list[Any]]:
+    """The tasks that run the job: the staged shape, or one ``run_job`` task when there is no destination.
+
+    Returns the first task and the tasks whose outcome is the run's (for the hooks around them).
+    """
+    from muxly_provider.operators.job import MuxlyJobOperator
+    from muxly_provider.operators.staged import (
+        EXTRACT_TASK_ID,
+        MuxlyCleanupOperator,
+        MuxlyDeliverOperator,
+        MuxlyExtractOperator,
+        delivery_task_id,
+    )
+
+    if not spec.destinations:
+        run = MuxlyJobOperator(task_id="run_job", job_id=spec.job_id, outlets=[job_asset(spec.job_id)])
+        return run, [run]
+    extract = MuxlyExtractOperator(task_id=EXTRACT_TASK_ID, job_id=spec.job_id)
+    deliveries = [
+        MuxlyDeliverOperator(task_id=delivery_task_id(dest_id), job_id=spec.job_id, destination_id=dest_id)
+        for dest_id, _name, _kind in spec.destinations
+    ]
+    cleanup = MuxlyCleanupOperator(task_id="cleanup", outlets=[job_asset(spec.job_id)], retries=1)
+    for delivery in deliveries:
+        extract >> delivery >> cleanup
+    return extract, [extract, *deliveries]
+
+
+def _add_hooks(spec: JobDagSpec, first: Any, last: list[Any]) -> None:
     """The optional tasks around ``run_job``: ``check_run_condition`` before, notifications after.
 
-    ``notify_failure`` runs only when ``run_job`` failed; since it then succeeds, the ``run_failed`` task (also
-    only then) keeps the DAG run ``failed``, as Airflow derives a run's state from its last tasks.
+    ``notify_failure`` runs only when a task of the run failed; since it then succeeds, the ``run_failed`` task
+    (also only then) keeps the DAG run ``failed``, as Airflow derives a run's state from its last tasks.
     """
     from airflow.sdk import BaseOperator
 
@@ -89,7 +117,7 @@ def _add_hooks(spec: JobDagSpec, run: Any) -> None:
     )
 
     if spec.has_run_condition:
-        MuxlyRunConditionOperator(task_id="check_run_condition", job_id=spec.job_id, retries=0) >> run
+        MuxlyRunConditionOperator(task_id="check_run_condition", job_id=spec.job_id, retries=0) >> first
     notify: list[BaseOperator] = []
     if spec.notify_on_success:
         notify.append(MuxlyNotifyOperator(task_id="notify_success", job_id=spec.job_id, outcome="success"))
@@ -101,14 +129,12 @@ def _add_hooks(spec: JobDagSpec, run: Any) -> None:
         )
         notify.append(MuxlyRunFailedOperator(task_id="run_failed", trigger_rule="one_failed", retries=0))
     for task in notify:
-        run >> task
+        last >> task
 
 
 def build_dag(spec: JobDagSpec) -> Any:
     """Build (and validate) the DAG of one job, without registering it anywhere."""
     from airflow.sdk import DAG
-
-    from muxly_provider.operators.job import MuxlyJobOperator
 
     dag = DAG(
         dag_id=spec.dag_id,
@@ -123,8 +149,8 @@ def build_dag(spec: JobDagSpec) -> Any:
         auto_register=False,
     )
     with dag:
-        run = MuxlyJobOperator(task_id="run_job", job_id=spec.job_id, outlets=[job_asset(spec.job_id)])
-        _add_hooks(spec, run)
+        first, last = _run_tasks(spec)
+        _add_hooks(spec, first, last)
     dag.validate()  # type: ignore[no-untyped-call]
     dag.check_cycle()
     return dag

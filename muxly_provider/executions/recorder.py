@@ -74,16 +74,39 @@ def _merge_result(current: str | None, update_: ExecutionUpdate) -> str:
             merged = {}
     except ValueError:
         merged = {}
-    merged.update(update_.result or {})
+    incoming = dict(update_.result or {})
+    if isinstance(incoming.get("destinations"), dict) and isinstance(merged.get("destinations"), dict):
+        # Delivery tasks report one destination each: merge them, then recompute the run's totals.
+        incoming["destinations"] = {**merged["destinations"], **incoming["destinations"]}
+    merged.update(incoming)
     if update_.clear_error:
-        merged.pop(
-            "error", None
-        )  # a retry that succeeded: the earlier try's error no longer describes the run
+        # A retry that succeeded: the earlier try's error no longer describes the run.
+        merged.pop("error", None)
+    _recompute_totals(merged)
     if update_.error_if_missing and not merged.get("error"):
         merged["error"] = update_.error_if_missing
     merged["dag_id"] = update_.dag_id
     merged["run_id"] = update_.run_id
     return json.dumps(merged, sort_keys=True, default=str)
+
+
+def _recompute_totals(result: dict[str, Any]) -> None:
+    destinations = result.get("destinations")
+    if not isinstance(destinations, dict) or not destinations:
+        return
+    counts = [d for d in destinations.values() if isinstance(d, dict)]
+    for key in ("routed", "delivered", "lost"):
+        if key in result:
+            result[key] = sum(int(d.get(key, 0)) for d in counts)
+    letters = result.get("dead_letters")
+    if isinstance(letters, dict):
+        letters["delivery"] = sum(int(d.get("dead_lettered", 0)) for d in counts)
+        result["dead_lettered"] = int(letters.get("transform", 0)) + letters["delivery"]
+    failed = sorted(name for name, d in destinations.items() if isinstance(d, dict) and d.get("error"))
+    if failed:
+        result["error"] = "delivery failed for destination(s) " + ", ".join(failed)
+    elif str(result.get("error", "")).startswith("delivery failed for destination(s) "):
+        result.pop("error")
 
 
 def upsert_execution(engine: Engine, update_: ExecutionUpdate) -> str:

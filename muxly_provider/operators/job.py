@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -32,64 +32,23 @@ class MuxlyJobOperator(BaseOperator):
 
     def execute(self, context: Any) -> dict[str, Any]:
         """Run the job; the returned summary (counts only, no data) becomes the task's XCom."""
-        from muxly_provider.db.engine import get_engine
-        from muxly_provider.destinations.base import RunInfo
-        from muxly_provider.executions import triggers
-        from muxly_provider.executions.recorder import ExecutionUpdate, upsert_execution
-        from muxly_provider.runtime import variables
-        from muxly_provider.runtime.loading import load_job_runtime
         from muxly_provider.runtime.runner import run_job
 
-        dag_run = context["dag_run"]
-        engine = get_engine()
-        when = dag_run.logical_date or dag_run.start_date or datetime.now(UTC)
-        base = ExecutionUpdate(job_id=self.job_id, dag_id=dag_run.dag_id, run_id=dag_run.run_id)
-        attempt = triggers.attempt(getattr(dag_run, "clear_number", 0))
-        upsert_execution(
-            engine,
-            replace(
-                base,
-                status="running",
-                start_time=dag_run.start_date,
-                attempt=attempt,
-                triggered_by=triggers.triggered_by(dag_run.run_type, None, dag_run.conf),
-            ),
-        )
+        job = prepare(self, context, self.job_id, mark_running=True)
         try:
-            runtime = load_job_runtime(self.job_id, engine)
-            self._mask(runtime.secrets)
-            params = variables.resolve(dict(runtime.action_params), variables.date_variables(when))
-            params = self.render_template(params, context)
-            run = RunInfo(
-                dag_id=dag_run.dag_id,
-                run_id=dag_run.run_id,
-                job_id=self.job_id,
-                connector_id=runtime.connector.id,
-                logical_date=when,
-            )
             self.log.info(
                 "Running Muxly job %s (%s) with connector %s",
                 self.job_id,
-                runtime.action_type,
-                runtime.connector.id,
+                job.runtime.action_type,
+                job.runtime.connector.id,
             )
-            outcome = run_job(runtime, run, params.get("data_spec") or {}, batch_size=self.batch_size)
+            outcome = run_job(
+                job.runtime, job.run, job.params.get("data_spec") or {}, batch_size=self.batch_size
+            )
         except Exception as exc:
-            upsert_execution(engine, replace(base, result={"error": _describe(exc)}))
+            job.record(result={"error": describe_error(exc)})
             raise
-        result = outcome.as_result()
-        if outcome.failed_destinations:
-            result["error"] = "delivery failed for destination(s) " + ", ".join(outcome.failed_destinations)
-        upsert_execution(engine, replace(base, result=result, clear_error=not outcome.failed_destinations))
-        self.log.info(
-            "Muxly job %s: %s records in, destinations %s",
-            self.job_id,
-            outcome.records_in,
-            result["destinations"],
-        )
-        if outcome.failed_destinations:
-            raise MuxlyDestinationError(result["error"])
-        return result
+        return finish(self, job, outcome)
 
     @staticmethod
     def _mask(secrets: Sequence[str]) -> None:
@@ -101,7 +60,86 @@ class MuxlyJobOperator(BaseOperator):
             mask_secret(secret)
 
 
-def _describe(exc: BaseException) -> str:
+@dataclass
+class PreparedRun:
+    """A job's validated configuration for one task of one run, and how to record into its execution row."""
+
+    engine: Any
+    base: Any
+    runtime: Any
+    run: Any
+    params: dict[str, Any]
+
+    def record(self, **changes: Any) -> None:
+        """Merge ``changes`` (fields of :class:`ExecutionUpdate`) into the run's ``job_executions`` row."""
+        from muxly_provider.executions.recorder import upsert_execution
+
+        upsert_execution(self.engine, replace(self.base, **changes))
+
+
+def prepare(task: BaseOperator, context: Any, job_id: str, *, mark_running: bool) -> PreparedRun:
+    """Load the job for this run (validated, secrets decrypted and masked, parameters resolved).
+
+    :param mark_running: record the run as ``running`` first (the task that starts the run does)
+    """
+    from muxly_provider.db.engine import get_engine
+    from muxly_provider.destinations.base import RunInfo
+    from muxly_provider.executions import triggers
+    from muxly_provider.executions.recorder import ExecutionUpdate, upsert_execution
+    from muxly_provider.runtime import variables
+    from muxly_provider.runtime.loading import load_job_runtime
+
+    dag_run = context["dag_run"]
+    engine = get_engine()
+    when = dag_run.logical_date or dag_run.start_date or datetime.now(UTC)
+    base = ExecutionUpdate(job_id=job_id, dag_id=dag_run.dag_id, run_id=dag_run.run_id)
+    if mark_running:
+        upsert_execution(
+            engine,
+            replace(
+                base,
+                status="running",
+                start_time=dag_run.start_date,
+                attempt=triggers.attempt(getattr(dag_run, "clear_number", 0)),
+                triggered_by=triggers.triggered_by(dag_run.run_type, None, dag_run.conf),
+            ),
+        )
+    try:
+        runtime = load_job_runtime(job_id, engine)
+        MuxlyJobOperator._mask(runtime.secrets)
+        params = variables.resolve(dict(runtime.action_params), variables.date_variables(when))
+        params = task.render_template(params, context)
+    except Exception as exc:
+        upsert_execution(engine, replace(base, result={"error": describe_error(exc)}))
+        raise
+    run = RunInfo(
+        dag_id=dag_run.dag_id,
+        run_id=dag_run.run_id,
+        job_id=job_id,
+        connector_id=runtime.connector.id,
+        logical_date=when,
+    )
+    return PreparedRun(engine=engine, base=base, runtime=runtime, run=run, params=params)
+
+
+def finish(task: BaseOperator, job: PreparedRun, outcome: Any) -> dict[str, Any]:
+    """Record a delivery's counts; fail the task when a destination failed (Airflow then retries it)."""
+    result: dict[str, Any] = outcome.as_result()
+    if outcome.failed_destinations:
+        result["error"] = "delivery failed for destination(s) " + ", ".join(outcome.failed_destinations)
+    job.record(result=result, clear_error=not outcome.failed_destinations)
+    task.log.info(
+        "Muxly job %s: %s records in, destinations %s",
+        job.run.job_id,
+        outcome.records_in,
+        result["destinations"],
+    )
+    if outcome.failed_destinations:
+        raise MuxlyDestinationError(result["error"])
+    return result
+
+
+def describe_error(exc: BaseException) -> str:
     """An error for ``job_executions.result``: Muxly's own messages never carry secrets."""
     from muxly_provider.exceptions import MuxlyError
 

@@ -24,8 +24,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from muxly_provider.connectors.registry import get_connector_class
@@ -322,6 +322,9 @@ def run_job(
     data_spec: Mapping[str, Any],
     batch_size: int = DEFAULT_BATCH_SIZE,
     dead_letters: DeadLetterStore | None = None,
+    *,
+    batches: Iterable[list[Record]] | None = None,
+    only: frozenset[str] | None = None,
 ) -> RunOutcome:
     """Fetch the connector's records and deliver them through the job's routes (or straight, for ``export``).
 
@@ -333,28 +336,44 @@ def run_job(
     :param data_spec: the connector's ``data_spec`` for this run
     :param batch_size: records fetched from the connector at once
     :param dead_letters: the dead-letter store (default: Muxly's ``dead_letters`` table)
+    :param batches: records already fetched (staged by the extract task) instead of the connector's
+    :param only: deliver to these destinations only (one delivery task per destination)
     """
     from muxly_provider.routing import Router
     from muxly_provider.runtime.loading import lookup_loader
 
     started = time.monotonic()
     outcome = RunOutcome()
-    connector = get_connector_class(runtime.connector.connector_type)(
-        runtime.connector, batch_size=batch_size
-    )
+    if only is not None:
+        runtime = replace(
+            runtime,
+            destinations={k: v for k, v in runtime.destinations.items() if k in only},
+            disabled_destinations=runtime.disabled_destinations & only,
+            export_destination_ids=tuple(d for d in runtime.export_destination_ids if d in only),
+        )
+    connector = None
+    if batches is None:
+        connector = get_connector_class(runtime.connector.connector_type)(
+            runtime.connector, batch_size=batch_size
+        )
+        batches = connector.fetch(data_spec)
     router = (
         None if runtime.action_type == "export" else Router(runtime.routes, lookup_loader=lookup_loader())
     )
     delivery = _Delivery(runtime, run, outcome, dead_letters or TableDeadLetterStore(run))
+
+    def mine(routed: Mapping[str, list[Record]]) -> Mapping[str, list[Record]]:
+        return routed if only is None else {k: v for k, v in routed.items() if k in only}
+
     try:
-        for batch in connector.fetch(data_spec):
+        for batch in batches:
             outcome.records_in += len(batch)
             if router is None:
                 delivery.send({dest_id: batch for dest_id in runtime.export_destination_ids})
             else:
-                delivery.send(router.route_batch(batch))
+                delivery.send(mine(router.route_batch(batch)))
         if router is not None:
-            delivery.send(router.finish())
+            delivery.send(mine(router.finish()))
             outcome.router_stats = router.stats.as_dict()
         delivery.flush()
         delivery.commit()
@@ -362,6 +381,7 @@ def run_job(
         delivery.abort()
         raise
     finally:
-        connector.close()
+        if connector is not None:
+            connector.close()
         outcome.duration_seconds = time.monotonic() - started
     return outcome

@@ -207,8 +207,19 @@ def test_job_rows_become_dags_and_run_end_to_end(
     assert "ftp" in problems["bad_connector"]["reason"]
     assert "action_params" in problems["bad_json"]["field"]
 
+    assert set(dag.task_ids) == {"extract", "deliver__big", "deliver__us", "cleanup"}
     dag_run = dag.test()
     assert dag_run.state == "success"
+    # The extract task staged the records outside XCom (only the manifest went there); cleanup removed them.
+    manifest = next(ti for ti in dag_run.get_task_instances() if ti.task_id == "extract").xcom_pull(
+        task_ids="extract"
+    )
+    assert manifest["records_in"] == 20
+    assert manifest["batches"]
+    from muxly_provider import settings
+
+    staged = Path(settings.staging_path()) / "muxly__sales.sync_daily"
+    assert not staged.exists() or not any(staged.iterdir())
 
     records = sample_sales()
     big = [r for r in records if r["purchase_amount"] > 1000]

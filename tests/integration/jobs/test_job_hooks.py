@@ -123,7 +123,9 @@ def test_run_condition_and_notifications(muxly_engine: Engine, api_url: str, tmp
     gated = dags["muxly__hk_gated"]
     assert set(gated.task_ids) == {
         "check_run_condition",
-        "run_job",
+        "extract",
+        "deliver__hk_out",
+        "cleanup",
         "notify_success",
         "notify_failure",
         "run_failed",
@@ -132,7 +134,8 @@ def test_run_condition_and_notifications(muxly_engine: Engine, api_url: str, tmp
     closed = gated.test()
     assert closed.state == "success"
     states = {ti.task_id: ti.state for ti in closed.get_task_instances()}
-    assert states["run_job"] == "skipped"
+    assert states["extract"] == "skipped"
+    assert states["deliver__hk_out"] == "skipped"
     assert not (tmp_path / "out").exists()
 
     with sqlite3.connect(gate) as conn:
