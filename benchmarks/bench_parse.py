@@ -47,8 +47,8 @@ from datetime import UTC, datetime, timedelta
 
 from airflow.sdk import DAG, Asset, CronTriggerTimetable
 
-from muxly_provider.operators.job import MuxlyJobOperator
 from muxly_provider.operators.retry import MuxlyRetryPolicy
+from muxly_provider.operators.staged import MuxlyCleanupOperator, MuxlyDeliverOperator, MuxlyExtractOperator
 
 '''
 
@@ -66,8 +66,11 @@ with DAG(
                   "execution_timeout": timedelta(seconds=300)}},
     max_active_runs=1,
 ) as dag_{index}:
-    MuxlyJobOperator(task_id="run_job", job_id={job_id!r},
-                     outlets=[Asset(name={dag_id!r}, uri="muxly://jobs/" + {dag_id!r})])
+    extract = MuxlyExtractOperator(task_id="extract", job_id={job_id!r})
+    deliver = MuxlyDeliverOperator(task_id="deliver__d1", job_id={job_id!r}, destination_id="d1")
+    cleanup = MuxlyCleanupOperator(task_id="cleanup", retries=1,
+                                   outlets=[Asset(name={dag_id!r}, uri="muxly://jobs/" + {dag_id!r})])
+    extract >> deliver >> cleanup
 """
 
 
