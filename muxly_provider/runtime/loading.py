@@ -68,40 +68,49 @@ def _error_handling(route: Row) -> ErrorHandlingSpec:
 
 
 def _route_specs(snapshot: ConfigSnapshot, route_rows: list[Row]) -> tuple[RouteSpec, ...]:
+    """Specs of ``route_rows``, validating only the rules and steps those routes use."""
     from muxly_provider.config.validation import validate_row
 
     rules = snapshot.by_id("routing_rules")
-    steps_of: dict[str, list[TransformationSpec]] = {}
+    steps_of: dict[str, list[Row]] = {}
     for step in snapshot.rows("rule_transformations"):
-        validate_row("rule_transformations", step)
-        steps_of.setdefault(step["rule_id"], []).append(
-            TransformationSpec(
-                id=str(step["id"]),
-                transformation_type=str(step["transformation_type"]),
-                config=_json(step["config"]) or {},
-                sequence_order=int(step["sequence_order"]),
-            )
-        )
+        steps_of.setdefault(step["rule_id"], []).append(step)
     dests_of: dict[str, list[str]] = {}
     for link in snapshot.rows("rule_destinations"):
         dests_of.setdefault(link["rule_id"], []).append(str(link["destination_id"]))
+    links_of: dict[str, list[Row]] = {}
+    for link in snapshot.rows("route_rules"):
+        links_of.setdefault(link["route_id"], []).append(link)
+
+    def transformations(rule_id: str) -> tuple[TransformationSpec, ...]:
+        specs = []
+        for step in steps_of.get(rule_id, []):
+            validate_row("rule_transformations", step)
+            specs.append(
+                TransformationSpec(
+                    id=str(step["id"]),
+                    transformation_type=str(step["transformation_type"]),
+                    config=_json(step["config"]) or {},
+                    sequence_order=int(step["sequence_order"]),
+                )
+            )
+        return tuple(specs)
+
     specs = []
     for route in route_rows:
         rule_specs = []
-        for link in snapshot.rows("route_rules"):
-            if link["route_id"] != route["id"]:
-                continue
+        for link in links_of.get(route["id"], []):
             rule = rules.get(link["rule_id"])
             if rule is None or not rule["enabled"]:
                 continue
-            validate_row("routing_rules", rule)
+            validated = validate_row("routing_rules", rule)
             rule_specs.append(
                 RuleSpec(
                     id=str(rule["id"]),
                     name=str(rule["name"]),
-                    condition=_condition_text(rule["condition"]),
+                    condition=validated.condition,
                     destination_ids=tuple(sorted(dests_of.get(rule["id"], []))),
-                    transformations=tuple(steps_of.get(rule["id"], [])),
+                    transformations=transformations(str(rule["id"])),
                     priority=int(rule["priority"]),
                     sequence_order=int(link["sequence_order"]),
                 )
@@ -115,22 +124,6 @@ def _route_specs(snapshot: ConfigSnapshot, route_rows: list[Row]) -> tuple[Route
             )
         )
     return tuple(specs)
-
-
-def _condition_text(raw: str | None) -> str | None:
-    """The expression of ``routing_rules.condition``: a JSON string, ``{"expression": ...}`` or plain text."""
-    if raw is None or not raw.strip():
-        return None
-    try:
-        value = json.loads(raw)
-    except ValueError:
-        return raw
-    if isinstance(value, str):
-        return value or None
-    if isinstance(value, Mapping):
-        expression = value.get("expression")
-        return str(expression) if expression else None
-    return raw
 
 
 def _with_connector_inputs(action: str, params: Mapping[str, Any]) -> dict[str, Any]:
@@ -153,6 +146,17 @@ def _with_connector_inputs(action: str, params: Mapping[str, Any]) -> dict[str, 
         "variables", {name: f"${{{name}}}" for name in date_variables(datetime(2000, 1, 1, tzinfo=UTC))}
     )
     return {**params, "data_spec": spec}
+
+
+def _connector_context(connector: Mapping[str, Any]) -> ConnectorContext:
+    """The runnable form of a decrypted connector row."""
+    return ConnectorContext(
+        id=str(connector["id"]),
+        name=str(connector["name"]),
+        connector_type=str(connector["connector_type"]),
+        auth=connector.get("auth_settings") or {},
+        settings=connector.get("connection_settings") or {},
+    )
 
 
 def load_job_runtime(job_id: str, engine: Engine | None = None) -> JobRuntime:
@@ -199,8 +203,9 @@ def load_job_runtime(job_id: str, engine: Engine | None = None) -> JobRuntime:
     destinations: dict[str, DestinationContext] = {}
     disabled: set[str] = set()
     secrets: list[str] = secret_values("connectors", connector)
+    destination_rows = snapshot.by_id("destinations")
     for dest_id in sorted(wanted):
-        row = snapshot.by_id("destinations").get(dest_id)
+        row = destination_rows.get(dest_id)
         if row is None:
             raise MuxlyConfigError("destinations", dest_id, "id", "an existing destination")
         if not row["enabled"]:
@@ -220,13 +225,7 @@ def load_job_runtime(job_id: str, engine: Engine | None = None) -> JobRuntime:
         name=str(job["name"]),
         action_type=action,
         action_params=params,
-        connector=ConnectorContext(
-            id=str(connector["id"]),
-            name=str(connector["name"]),
-            connector_type=str(connector["connector_type"]),
-            auth=connector.get("auth_settings") or {},
-            settings=connector.get("connection_settings") or {},
-        ),
+        connector=_connector_context(connector),
         routes=route_specs,
         destinations=destinations,
         disabled_destinations=frozenset(disabled),
@@ -248,13 +247,7 @@ def connector_context(connector_id: str, engine: Engine | None = None) -> Connec
         raise MuxlyConfigError("connectors", connector_id, "id", "an existing connector")
     validate_row("connectors", row)
     connector = decrypted_row("connectors", row)
-    return ConnectorContext(
-        id=str(connector["id"]),
-        name=str(connector["name"]),
-        connector_type=str(connector["connector_type"]),
-        auth=connector.get("auth_settings") or {},
-        settings=connector.get("connection_settings") or {},
-    )
+    return _connector_context(connector)
 
 
 def lookup_loader(engine: Engine | None = None) -> Any:
