@@ -91,11 +91,13 @@ def verify_signature(secret: str, headers: Any, body: bytes, now: float | None =
     raise MuxlyHTTPError(401, "invalid_signature", "the request is not signed")
 
 
-def _secret_of(trigger: dict[str, Any]) -> str | None:
+def _trigger_and_secret(endpoint_path: str) -> tuple[dict[str, Any], str | None]:
+    """The enabled trigger at ``endpoint_path`` and its decrypted secret (one trip to a worker thread)."""
     from muxly_provider.crypto import decrypt_secret
 
+    trigger = _find_trigger(endpoint_path)
     secret = trigger.get("secret_key")
-    return decrypt_secret(secret) if secret else None
+    return trigger, decrypt_secret(secret) if secret else None
 
 
 def _start_run(trigger: dict[str, Any], payload: Any, replay_key: str | None) -> dict[str, str]:
@@ -138,8 +140,7 @@ async def receive_webhook(endpoint_path: str, request: Request) -> JSONResponse:
     from muxly_provider import settings
 
     body = await _read_body(request, settings.webhook_max_body_bytes())
-    trigger = await run_in_threadpool(_find_trigger, endpoint_path)
-    secret = await run_in_threadpool(_secret_of, trigger)
+    trigger, secret = await run_in_threadpool(_trigger_and_secret, endpoint_path)
     replay_key = verify_signature(secret, request.headers, body) if secret else None
     try:
         payload = json.loads(body) if body.strip() else None
