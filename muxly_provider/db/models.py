@@ -323,3 +323,33 @@ class DeadLetter(Base):
     error: Mapped[str] = mapped_column(Text, nullable=False)
     created_at: Mapped[datetime] = _created()
     updated_at: Mapped[datetime] = _updated()
+
+
+class LoginFailure(Base):
+    """Failed logins of one (user name, client) pair in the current throttle window.
+
+    ``throttle_key`` is the SHA-256 of the pair (see :mod:`muxly_provider.auth.throttle`); rows whose window is
+    over are pruned.
+    """
+
+    __tablename__ = "login_failures"
+    __table_args__ = (Index("idx_login_failures_window_start", "window_start"),)
+
+    throttle_key: Mapped[str] = mapped_column(Text, primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer, nullable=False)
+    window_start: Mapped[datetime] = mapped_column(DateTime, nullable=False)
+
+
+class WebhookDelivery(Base):
+    """A delivery a webhook trigger accepted, by its replay key (a digest of the signed bytes).
+
+    The primary key rejects a second delivery with the same key; rows older than
+    ``[muxly] webhook_replay_window_seconds`` are pruned (see :mod:`muxly_provider.api.webhook_replays`).
+    """
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (Index("idx_webhook_deliveries_received_at", "received_at"),)
+
+    trigger_id: Mapped[str] = mapped_column(Text, _fk("webhook_triggers.id"), primary_key=True)
+    replay_key: Mapped[str] = mapped_column(Text, primary_key=True)
+    received_at: Mapped[datetime] = _created()

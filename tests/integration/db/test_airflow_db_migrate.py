@@ -23,7 +23,7 @@ from muxly_provider.db import migrate
 from muxly_provider.db.manager import MuxlyDBManager
 
 AIRFLOW = Path(sys.executable).with_name("airflow")
-MUXLY_TABLE_COUNT = 18  # the 17 tables of SPEC §1 plus dead_letters
+MUXLY_TABLE_COUNT = 20  # the 17 tables of SPEC §1, dead_letters, login_failures, webhook_deliveries
 
 
 @dataclass
