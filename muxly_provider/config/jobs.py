@@ -1,50 +1,27 @@
 """``scheduler_jobs``: the job row and its ``action_params`` JSON column.
 
-The schedule check here is a shape check (five fields or a preset); the DAG factory additionally parses the
-expression with Airflow's cron support before it builds a DAG.
+The schedule and the timezone are checked by :mod:`muxly_provider.config.schedule`, the one validator the
+write paths and the DAG factory share.
 """
 
 from __future__ import annotations
 
-import zoneinfo
 from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
 from muxly_provider.config.base import NonEmptyStr, NonNegativeInt, PositiveInt, StrictConfig
+from muxly_provider.config.schedule import CRON_PRESETS, check_schedule, check_timezone
 
-CRON_PRESETS: frozenset[str] = frozenset(
-    {"@hourly", "@daily", "@midnight", "@weekly", "@monthly", "@yearly", "@annually"}
-)
-"""Schedule presets accepted besides five-field cron expressions (case-insensitive)."""
-
-_CRON_CHARS = frozenset("0123456789*,-/?LW#ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
-
-
-def check_schedule(schedule: str) -> str:
-    """Check the shape of a schedule: a preset or five cron fields of cron characters.
-
-    :param schedule: the ``scheduler_jobs.schedule`` value
-    :returns: the schedule, stripped
-    :raises ValueError: naming what was expected
-    """
-    text = schedule.strip()
-    if text.startswith("@"):
-        if text.lower() not in CRON_PRESETS:
-            raise ValueError(f"a preset among {', '.join(sorted(CRON_PRESETS))}")
-        return text
-    fields = text.split()
-    if len(fields) != 5:
-        raise ValueError(
-            "a five-field cron expression (minute hour day-of-month month day-of-week) or a preset such as "
-            f"@daily; got {len(fields)} field(s)"
-        )
-    for field in fields:
-        if not set(field) <= _CRON_CHARS:
-            raise ValueError(
-                f"a five-field cron expression; field {field!r} holds characters cron does not use"
-            )
-    return text
+__all__ = [
+    "CRON_PRESETS",
+    "ActionParamsConfig",
+    "NotificationTargetConfig",
+    "NotificationsConfig",
+    "SchedulerJobRowSpec",
+    "check_schedule",
+    "check_timezone",
+]
 
 
 class NotificationTargetConfig(StrictConfig):
@@ -96,12 +73,7 @@ class ActionParamsConfig(StrictConfig):
     @field_validator("timezone")
     @classmethod
     def _known_timezone(cls, value: str | None) -> str | None:
-        if value is not None:
-            try:
-                zoneinfo.ZoneInfo(value)
-            except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
-                raise ValueError(f"an IANA timezone name such as 'Europe/Paris', got {value!r}") from exc
-        return value
+        return None if value is None else check_timezone(value)
 
     @model_validator(mode="after")
     def _pipeline_alias(self) -> ActionParamsConfig:

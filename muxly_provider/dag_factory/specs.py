@@ -6,26 +6,16 @@ time. Everything here is deterministic for unchanged rows (sorted, no clock, no 
 
 from __future__ import annotations
 
-import functools
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from muxly_provider.config.schedule import check_schedule, check_timezone
 from muxly_provider.connectors import registry as connector_registry
 from muxly_provider.dag_factory.naming import dag_id_for
 from muxly_provider.db.snapshot import ConfigSnapshot, Row
 from muxly_provider.exceptions import MuxlyConfigError, MuxlyError
-
-CRON_PRESETS: Mapping[str, str] = {
-    "@hourly": "0 * * * *",
-    "@daily": "0 0 * * *",
-    "@midnight": "0 0 * * *",
-    "@weekly": "0 0 * * 0",
-    "@monthly": "0 0 1 * *",
-    "@yearly": "0 0 1 1 *",
-    "@annually": "0 0 1 1 *",
-}
 
 ACTIONS_NEEDING_ROUTES = frozenset({"sync", "pipeline"})
 
@@ -77,37 +67,6 @@ class JobDagSpec:
         values["destinations"] = tuple(tuple(d) for d in values.get("destinations", ()))
         values["tags"] = tuple(values.get("tags", ()))
         return cls(**values)
-
-
-@functools.lru_cache(maxsize=4096)
-def normalize_cron(expression: str | None) -> str:
-    """Check a five-field cron expression or preset and return the five-field form.
-
-    :raises ValueError: with the reason when it is not valid
-    """
-    from croniter import croniter
-
-    text = (expression or "").strip()
-    if not text:
-        raise ValueError("a cron job needs a schedule")
-    cron = CRON_PRESETS.get(text.lower(), text)
-    if cron.startswith("@"):
-        raise ValueError(f"unknown preset {text!r}; use one of {', '.join(CRON_PRESETS)}")
-    if len(cron.split()) != 5:
-        raise ValueError(f"{text!r} is not a five-field cron expression")
-    if not croniter.is_valid(cron):
-        raise ValueError(f"{text!r} is not a valid cron expression")
-    return cron
-
-
-@functools.lru_cache(maxsize=512)
-def _check_timezone(name: str) -> None:
-    import pendulum
-
-    try:
-        pendulum.timezone(name)
-    except Exception as exc:
-        raise ValueError(f"unknown timezone {name!r}") from exc
 
 
 def _json(row: Row, column: str) -> Any:
@@ -220,12 +179,12 @@ def _spec_for(job: Row, index: _Index) -> JobDagSpec:
     cron: str | None = None
     timezone = str(params.get("timezone") or "UTC")
     try:
-        _check_timezone(timezone)
+        check_timezone(timezone)
     except ValueError as exc:
         raise MuxlyConfigError("scheduler_jobs", job_id, "action_params.timezone", str(exc)) from exc
     if job["job_type"] == "cron":
         try:
-            cron = normalize_cron(job.get("schedule"))
+            cron = check_schedule(job.get("schedule"))
         except ValueError as exc:
             raise MuxlyConfigError("scheduler_jobs", job_id, "schedule", str(exc)) from exc
     depends_on = params.get("depends_on")
