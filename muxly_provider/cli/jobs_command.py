@@ -20,11 +20,11 @@ def _print_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
 def list_jobs(args: argparse.Namespace) -> None:
     """Print every job with its DAG id, type, schedule and whether it can become a DAG."""
     from muxly_provider.dag_factory.naming import dag_id_for
-    from muxly_provider.dag_factory.specs import build_job_specs
+    from muxly_provider.dag_factory.register import check_jobs
     from muxly_provider.db.snapshot import load_snapshot
 
     snapshot = load_snapshot()
-    _, problems = build_job_specs(snapshot)
+    _, problems = check_jobs(snapshot)
     bad = {p.job_id for p in problems}
     rows: list[dict[str, Any]] = [
         {
@@ -59,11 +59,16 @@ def list_jobs(args: argparse.Namespace) -> None:
 
 
 def validate_jobs(args: argparse.Namespace) -> None:
-    """Print every enabled job row that cannot become a DAG, with the reason; exit 1 when there is one."""
-    from muxly_provider.dag_factory.specs import build_job_specs
+    """Print every enabled job row that cannot become a DAG, with the reason; exit 1 when there is one.
+
+    It runs the DAG factory's own steps (:func:`muxly_provider.dag_factory.register.check_jobs`: validate the
+    rows, build each DAG and run Airflow's ``dag.validate()`` and ``dag.check_cycle()``), so every job the
+    DAG file would skip is named here.
+    """
+    from muxly_provider.dag_factory.register import check_jobs
     from muxly_provider.db.snapshot import load_snapshot
 
-    specs, problems = build_job_specs(load_snapshot())
+    dags, problems = check_jobs(load_snapshot())
     if args.output_format == "json":
         print(json.dumps([p.__dict__ for p in problems], indent=2))
     elif problems:
@@ -72,7 +77,7 @@ def validate_jobs(args: argparse.Namespace) -> None:
             [(p.job_id, p.dag_id, p.field, p.reason) for p in problems],
         )
     else:
-        print(f"All {len(specs)} enabled jobs can become DAGs.")
+        print(f"All {len(dags)} enabled jobs can become DAGs.")
     if problems:
         sys.exit(1)
 

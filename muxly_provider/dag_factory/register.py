@@ -9,6 +9,12 @@
 - Parse survives a config-DB outage: each file keeps the specs of its last good parse (ids, names, schedules;
   never a secret) in ``$AIRFLOW_HOME/muxly/`` and builds from them when Muxly's database cannot be read.
 - A bad row is logged and skipped; it never hides the other DAGs.
+
+:func:`build_job_dags` is the one place that decides which jobs become DAGs: the DAG file
+(:func:`register_dags`) and ``airflow muxly jobs validate`` (:func:`check_jobs`) both call it, so every reason
+the factory skips a job (a row that fails validation, a reference, a schedule, a DAG that Airflow would refuse:
+``DuplicateTaskIdFound``, ``dag.validate()``, ``dag.check_cycle()``, a too long id) is a
+:class:`~muxly_provider.dag_factory.specs.JobProblem` that ``validate`` names.
 """
 
 from __future__ import annotations
@@ -17,11 +23,14 @@ import json
 import logging
 import os
 import zlib
-from collections.abc import Callable, MutableMapping
+from collections.abc import Callable, Iterable, MutableMapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from muxly_provider.dag_factory.specs import JobDagSpec, JobProblem, build_job_specs
+
+if TYPE_CHECKING:
+    from muxly_provider.db.snapshot import ConfigSnapshot
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +95,40 @@ def load_job_specs(
     return specs, problems
 
 
+def build_job_dags(
+    specs: Iterable[JobDagSpec], problems: Iterable[JobProblem] = ()
+) -> tuple[list[Any], list[JobProblem]]:
+    """Build the DAG of every spec exactly as the DAG file does; a DAG that cannot be built is a problem.
+
+    :func:`muxly_provider.dag_factory.builder.build_dag` constructs the DAG with ``auto_register=False`` and
+    runs ``dag.validate()`` and ``dag.check_cycle()``, the checks Airflow's DagBag applies before it accepts a
+    DAG; whatever it raises (``DuplicateTaskIdFound``, an invalid id, a timetable Airflow refuses, ...) becomes
+    a problem of field ``dag`` naming the job, instead of an import error that would hide the file's other DAGs.
+
+    :param specs: the specs of the jobs to build
+    :param problems: problems found before (by :func:`build_job_specs`), returned first
+    :returns: the DAGs, and every problem
+    """
+    from muxly_provider.dag_factory.builder import build_dag
+
+    found = list(problems)
+    dags = []
+    for spec in specs:
+        try:
+            dags.append(build_dag(spec))
+        except Exception as exc:  # whatever Airflow raises while building: the job is skipped, never the file
+            found.append(JobProblem(spec.job_id, spec.dag_id, "dag", f"{type(exc).__name__}: {exc}"))
+    return dags, found
+
+
+def check_jobs(snapshot: ConfigSnapshot) -> tuple[list[Any], list[JobProblem]]:
+    """Every enabled job of ``snapshot`` through the factory's own steps: the DAGs it builds and the problems.
+
+    ``airflow muxly jobs validate`` and ``jobs list`` use this; it validates the rows as the DAG processor does.
+    """
+    return build_job_dags(*build_job_specs(snapshot))
+
+
 def register_dags(namespace: MutableMapping[str, Any], shard: int | None = None) -> list[Any]:
     """Build the DAGs of this file's jobs and put them into ``namespace`` (the DAG file's ``globals()``).
 
@@ -96,7 +139,6 @@ def register_dags(namespace: MutableMapping[str, Any], shard: int | None = None)
     from airflow.sdk import get_parsing_context
 
     from muxly_provider import settings
-    from muxly_provider.dag_factory.builder import build_dag
     from muxly_provider.dag_factory.naming import dag_id_for
 
     shards = settings.dag_file_shards()
@@ -113,7 +155,9 @@ def register_dags(namespace: MutableMapping[str, Any], shard: int | None = None)
     if only:
         in_shard = mine
         mine = lambda job_id: dag_id_for(job_id) == only and (in_shard is None or in_shard(job_id))  # noqa: E731
-    specs, problems = load_job_specs(mine, cache=None if only else _cache_path(shard), validate=not only)
+    dags, problems = build_job_dags(
+        *load_job_specs(mine, cache=None if only else _cache_path(shard), validate=not only)
+    )
     for problem in problems:
         log.warning(
             "Muxly: job %r cannot become DAG %s: %s: %s",
@@ -122,13 +166,6 @@ def register_dags(namespace: MutableMapping[str, Any], shard: int | None = None)
             problem.field,
             problem.reason,
         )
-    dags = []
-    for spec in specs:
-        try:
-            dag = build_dag(spec)
-        except Exception as exc:
-            log.error("Muxly: job %r cannot become DAG %s: %s", spec.job_id, spec.dag_id, exc)
-            continue
-        namespace[spec.dag_id] = dag
-        dags.append(dag)
+    for dag in dags:
+        namespace[dag.dag_id] = dag
     return dags
