@@ -41,12 +41,18 @@ bearer_scheme = HTTPBearer(
 
 
 def db_session() -> Iterator[Session]:
-    """A session on Muxly's database for one request: committed when the handler succeeds."""
+    """A session on Muxly's database for one request: committed when the handler succeeds.
+
+    Used with ``scope="function"`` (:data:`DbSession`): FastAPI then leaves the ``with`` block right after the
+    handler returns and before the answer is sent, so a client never gets an answer for a write that is not
+    committed yet (with the default ``request`` scope the commit would run after the answer was sent, and a
+    client creating a user and logging in at once would get ``401``). A failed commit answers an error.
+    """
     with session_scope() as session:
         yield session
 
 
-DbSession = Annotated[Session, Depends(db_session)]
+DbSession = Annotated[Session, Depends(db_session, scope="function")]
 
 
 def unauthorized(message: str = "authentication required") -> MuxlyHTTPError:
