@@ -3,25 +3,41 @@
 The listener (scheduler, api-server, ``dag.test()``) writes the run's status, attempt, trigger and timing; the
 operators merge their counts into ``result``. Both upsert the row whose id is derived from the DAG id and the
 run id, so the same run never yields two rows whichever writer comes first.
+
+Every upsert is a read-modify-write of ``result`` (delivery tasks finishing together each add their own
+destination), so it runs in a transaction that holds the row's write lock from the read on:
+
+- SQLite: ``BEGIN IMMEDIATE`` takes the database's write lock before the read (``SELECT ... FOR UPDATE`` is
+  ignored there); other writers wait for it (the engine's busy timeout) instead of reading a stale ``result``.
+- PostgreSQL: ``SELECT ... FOR UPDATE`` locks the row. Two writers that both find no row race on the insert:
+  the loser gets an integrity error and merges into the winner's row on its next pass; a deadlock or a
+  serialization failure also just runs the transaction again.
 """
 
 from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Engine, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Connection, Engine, select, update
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from muxly_provider.db.models import metadata
 
 _NAMESPACE = uuid.UUID("6c1f8f5e-3a0b-4f55-9d0e-7b3c2f8e9a10")
 
 FINAL_STATUSES = frozenset({"success", "failed"})
+
+UPSERT_PASSES = 5
+"""Transactions an upsert tries before it gives up (a lost insert race or a deadlock costs one)."""
+
+# Deadlocks and serialization failures: the transaction was rolled back and can simply run again.
+_PG_RETRY_CODES = frozenset({"40001", "40P01"})
 
 
 def execution_id(dag_id: str, run_id: str) -> str:
@@ -116,9 +132,9 @@ def upsert_execution(engine: Engine, update_: ExecutionUpdate) -> str:
     attempt grows (a cleared run starting again), and ``queued`` only ever creates a row.
     """
     row_id = execution_id(update_.dag_id, update_.run_id)
-    for _ in range(3):
+    for _ in range(UPSERT_PASSES):
         try:
-            with engine.begin() as conn:
+            with write_transaction(engine) as conn:
                 table = metadata.tables["job_executions"]
                 existing = (
                     conn.execute(select(table).where(table.c.id == row_id).with_for_update())
@@ -171,4 +187,28 @@ def upsert_execution(engine: Engine, update_: ExecutionUpdate) -> str:
                 return row_id
         except IntegrityError:
             continue  # a concurrent writer inserted the row first: update it on the next pass
+        except DBAPIError as exc:
+            if not _must_retry(exc):
+                raise
     raise RuntimeError(f"could not upsert job_executions row {row_id}")
+
+
+@contextmanager
+def write_transaction(engine: Engine) -> Iterator[Connection]:
+    """A transaction that commits on success, in which a ``SELECT ... FOR UPDATE`` really locks.
+
+    On SQLite it starts with ``BEGIN IMMEDIATE`` (the database's write lock, taken before the first read);
+    Python's ``sqlite3`` then sees the open transaction and neither opens another nor commits early.
+
+    :param engine: Muxly's engine
+    """
+    with engine.begin() as conn:
+        if conn.dialect.name == "sqlite":
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        yield conn
+
+
+def _must_retry(exc: DBAPIError) -> bool:
+    """Whether ``exc`` is a PostgreSQL deadlock or serialization failure (psycopg2 or psycopg 3)."""
+    code = getattr(exc.orig, "pgcode", None) or getattr(exc.orig, "sqlstate", None)
+    return code in _PG_RETRY_CODES
