@@ -4,7 +4,8 @@
   ``access_token_expire_seconds`` (``auth_sessions.expires_at``) and a refresh token valid until the session
   ends, ``refresh_token_expire_seconds`` after the login (an absolute lifetime: refreshing does not extend it).
 * :func:`refresh` rotates both tokens. Presenting a refresh token that was already rotated away means it was
-  copied: the whole session is revoked.
+  copied: the whole session is revoked. A token that was never issued (a forged ``mxr_<session id>.<junk>``)
+  changes nothing: its hash is compared with the issued ones before the session is touched.
 * :func:`logout` deletes the session; its tokens stop working at once.
 * :func:`authenticate_access_token` checks an access token and touches ``last_accessed_at`` (at most once a
   minute, to keep reads cheap).
@@ -22,7 +23,15 @@ from sqlalchemy.orm import Session
 
 from muxly_provider.auth import settings
 from muxly_provider.auth.passwords import hash_password, needs_rehash, verify_password
-from muxly_provider.auth.tokens import hash_token, hashes_match, new_session_id, new_token, parse_token
+from muxly_provider.auth.tokens import (
+    hash_token,
+    hashes_match,
+    new_session_id,
+    new_token,
+    parse_token,
+    refresh_match,
+    rotated_hashes,
+)
 from muxly_provider.db.models import AuthSession, User
 
 TOUCH_INTERVAL = timedelta(seconds=60)
@@ -59,7 +68,7 @@ def _issue(session: Session, auth_session: AuthSession) -> IssuedTokens:
     lifetime = settings.access_token_seconds()
     now = utcnow()
     auth_session.token_hash = hash_token(access)
-    auth_session.refresh_token_hash = hash_token(refresh_token)
+    auth_session.refresh_token_hash = rotated_hashes(refresh_token, auth_session.refresh_token_hash)
     auth_session.expires_at = now + timedelta(seconds=lifetime)
     auth_session.last_accessed_at = now
     session.flush()
@@ -116,9 +125,12 @@ def refresh(session: Session, refresh_token: str) -> IssuedTokens:
     auth_session = session.get(AuthSession, parsed.session_id)
     if auth_session is None:
         raise AuthError()
-    if not hashes_match(refresh_token, auth_session.refresh_token_hash):
-        # A well-formed token of a live session that is not its current refresh token was rotated away:
-        # someone replays a copy. Revoke the session so that the copy and the original both stop working.
+    match = refresh_match(refresh_token, auth_session.refresh_token_hash)
+    if match is None:
+        raise AuthError()  # never issued (forged or garbled): leave the session alone
+    if match == "rotated":
+        # An earlier refresh token of this session, already used: someone replays a copy. Revoke the session
+        # so that the copy and the original both stop working.
         session.delete(auth_session)
         raise AuthError()
     user = session.get(User, auth_session.user_id)

@@ -56,6 +56,28 @@ def test_refresh_rotates_and_a_replayed_refresh_token_revokes_the_session(api_cl
     assert again.status_code == 401
 
 
+def test_a_forged_refresh_token_changes_nothing(api_client: TestClient) -> None:
+    make_user("cora", ["viewer"])
+    tokens = login(api_client, "cora")
+    session_id = tokens["refresh_token"].removeprefix("mxr_").split(".")[0]
+    for forged in (f"mxr_{session_id}.AAAA", f"mxr_{session_id}.{tokens['access_token'].split('.')[1]}"):
+        response = api_client.post("/api/v1/auth/refresh", json={"refresh_token": forged})
+        assert response.status_code == 401
+    # The owner's session lives on: both its tokens still work.
+    assert api_client.get("/api/v1/auth/me", headers=bearer(tokens["access_token"])).status_code == 200
+    rotated = api_client.post("/api/v1/auth/refresh", json={"refresh_token": tokens["refresh_token"]})
+    assert rotated.status_code == 200
+    # A copy used several rotations later is still recognized as a replay.
+    newest = rotated.json()
+    for _ in range(3):
+        newest = api_client.post(
+            "/api/v1/auth/refresh", json={"refresh_token": newest["refresh_token"]}
+        ).json()
+    replay = api_client.post("/api/v1/auth/refresh", json={"refresh_token": tokens["refresh_token"]})
+    assert replay.status_code == 401
+    assert api_client.get("/api/v1/auth/me", headers=bearer(newest["access_token"])).status_code == 401
+
+
 def _shift(column: str, delta: timedelta) -> None:
     with session_scope() as session:
         for row in session.scalars(select(AuthSession)):

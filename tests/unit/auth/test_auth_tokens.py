@@ -13,7 +13,16 @@ from muxly_provider.auth.passwords import (
 from muxly_provider.auth.permissions import allows, permission_matches
 from muxly_provider.auth.settings import KeycloakSettings, parse_role_mapping
 from muxly_provider.auth.throttle import LoginThrottle
-from muxly_provider.auth.tokens import hash_token, hashes_match, new_session_id, new_token, parse_token
+from muxly_provider.auth.tokens import (
+    REFRESH_HISTORY,
+    hash_token,
+    hashes_match,
+    new_session_id,
+    new_token,
+    parse_token,
+    refresh_match,
+    rotated_hashes,
+)
 
 
 def test_tokens_carry_their_session_and_match_only_their_hash() -> None:
@@ -28,6 +37,21 @@ def test_tokens_carry_their_session_and_match_only_their_hash() -> None:
     assert not hashes_match(refresh, hash_token(access))
     assert not hashes_match(access, None)
     assert new_token("access", session_id) != access
+
+
+def test_refresh_tokens_are_current_rotated_or_unknown() -> None:
+    session_id = new_session_id()
+    issued = [new_token("refresh", session_id) for _ in range(REFRESH_HISTORY + 3)]
+    stored: str | None = None
+    for token in issued:
+        stored = rotated_hashes(token, stored)
+    assert len(str(stored).split()) == REFRESH_HISTORY + 1
+    assert refresh_match(issued[-1], stored) == "current"
+    assert refresh_match(issued[-2], stored) == "rotated"
+    assert refresh_match(issued[-1 - REFRESH_HISTORY], stored) == "rotated"
+    assert refresh_match(issued[0], stored) is None  # older than the history
+    assert refresh_match(f"mxr_{session_id}.AAAA", stored) is None
+    assert refresh_match(issued[-1], None) is None
 
 
 @pytest.mark.parametrize("token", ["", "mxa_", "mxa_abc", "mxa_.x", "eyJhbGciOi.x.y", "mxa_a." + "x" * 300])
