@@ -35,6 +35,7 @@ from muxly_provider.crypto import (
 from muxly_provider.db.models import CONFIG_TABLES, metadata
 from muxly_provider.db.snapshot import load_snapshot
 from muxly_provider.exceptions import MuxlyConfigError, MuxlyConfigErrors
+from muxly_provider.security import row_problems as confinement_problems
 
 FORMAT_VERSION = 1
 """The ``version`` written by :func:`export_config` and accepted by :func:`import_config`."""
@@ -211,6 +212,11 @@ def _prepare(
             errors.extend(row_problems)
             if spec is not None:
                 specs.append((table, key, spec))
+                # The CLI user is trusted with inline credentials; paths and databases stay confined.
+                for problem in confinement_problems(
+                    table, row, stored[table].get(key), credentials_allowed=True
+                ):
+                    errors.append(MuxlyConfigError(table, row_id, problem.field, problem.reason))
             incoming[table][key] = row
     known = {table: set(stored[table]) | set(incoming[table]) for table in CONFIG_TABLES}
     for table, key, spec in specs:

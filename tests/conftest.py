@@ -106,6 +106,13 @@ def muxly_engine(db_url: str):  # type: ignore[no-untyped-def]
     return get_engine(db_url)
 
 
+@pytest.fixture
+def files_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """``[muxly] files_root`` set to this test's ``tmp_path`` (local paths in configs must stay under it)."""
+    monkeypatch.setenv("AIRFLOW__MUXLY__FILES_ROOT", str(tmp_path))
+    return tmp_path
+
+
 @pytest.fixture(scope="session")
 def airflow_db() -> None:
     """Airflow's own metadata database of this session, migrated once (``dag.test()`` needs it)."""

@@ -1,7 +1,8 @@
 """Permissions are ``(resource, action)`` pairs where ``*`` matches anything; a principal holds roles' permissions.
 
 Resources of the API: ``connectors``, ``destinations``, ``rules``, ``routes``, ``jobs``, ``executions``,
-``webhooks``, ``settings``, ``users``, ``roles``, ``permissions``. Actions: ``read``, ``create``, ``update``,
+``webhooks``, ``settings``, ``users``, ``roles``, ``permissions``, and ``credentials`` (``credentials:create``:
+inline credentials in configs, admin only by default). Actions: ``read``, ``create``, ``update``,
 ``delete``, ``execute`` (test a connector, run a job). Permission names follow the original service:
 ``admin:all`` is ``(*, *)``, ``read:all`` is ``(*, read)``, ``manage:connectors`` is ``(connectors, *)``.
 """
@@ -31,8 +32,10 @@ RESOURCES: tuple[str, ...] = (
     "users",
     "roles",
     "permissions",
+    "credentials",
 )
-"""The resources of the API."""
+"""The resources of the API (``credentials`` guards no route: ``credentials:create`` allows inline credentials
+in connectors and destinations, see :mod:`muxly_provider.security.credentials`)."""
 
 ACTIONS: tuple[str, ...] = ("read", "create", "update", "delete", "execute")
 """The actions on a resource."""

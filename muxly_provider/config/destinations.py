@@ -25,9 +25,11 @@ class DestinationSettingsConfig(StrictConfig):
 
 
 class FileDestinationConfig(DestinationSettingsConfig):
-    """``file``: files under ``output_dir`` (relative paths resolve against ``[muxly] files_root``)."""
+    """``file``: files under ``output_dir`` (a path inside ``[muxly] files_root``, or an object-storage URL
+    reached through ``conn_id``); ``file_prefix`` is a plain name."""
 
     output_dir: NonEmptyStr = "."
+    conn_id: NonEmptyStr | None = None
     file_prefix: NonEmptyStr | None = None
     file_format: Literal["json", "jsonl", "csv"] = "jsonl"
     max_file_size_mb: PositiveFloat | None = None

@@ -6,6 +6,9 @@ The query comes from ``data_spec.query`` (the ``query`` action puts ``action_par
 parameters: a mapping binds ``:name`` placeholders, a list binds the driver's positional placeholders (``%s``
 for psycopg2/pymysql, ``?`` for SQLite). Values are never formatted into the SQL text.
 
+The database may not be Muxly's or Airflow's own (:func:`muxly_provider.security.databases.guard_engine`,
+checked by URL and by content before the query runs); SQLite connections refuse ``ATTACH`` and ``VACUUM INTO``.
+
 Rows are streamed with ``stream_results`` and ``yield_per``: a named (server-side) cursor on PostgreSQL, an
 unbuffered cursor on MySQL/MariaDB, and SQLite's own incremental stepping, so memory is bounded by the batch
 size. Values become JSON-friendly: ``Decimal`` to ``int``/``float``, dates and times to ISO 8601, ``UUID`` to
@@ -27,6 +30,7 @@ from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.pool import NullPool
 
 from muxly_provider.connectors.base import MuxlyConnector, Record
+from muxly_provider.security.errors import MuxlyConfinementError
 
 
 def _decimal(value: Decimal) -> int | float:
@@ -66,7 +70,15 @@ class DatabaseConnector(MuxlyConnector):
     def engine(self) -> Engine:
         """The engine of the configured database (built once per connector instance)."""
         if self._engine is None:
-            self._engine = self._build_engine()
+            from muxly_provider.security.databases import guard_engine
+
+            engine = self._build_engine()
+            field = "conn_id" if self.context.settings.get("conn_id") else "connection_string"
+            try:
+                self._engine = guard_engine(engine, field)
+            except MuxlyConfinementError as exc:
+                engine.dispose()
+                raise self.error(f"{exc.field}: {exc.reason}") from None
         return self._engine
 
     def _build_engine(self) -> Engine:

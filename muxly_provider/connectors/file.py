@@ -1,10 +1,13 @@
 """The ``file`` connector: records from CSV, JSON or JSONL files, local or in object storage.
 
-``path`` names one file, ``glob`` a pattern (``*``, ``?``, ``[...]``, ``**``); both may be local paths
-(relative ones resolve against ``[muxly] files_root``) or object-storage URLs (``s3://``, ``gs://``,
-``file://``, ...) opened through Airflow's :class:`~airflow.sdk.ObjectStoragePath` (credentials come from the
-``conn_id`` option, an Airflow connection, as Airflow's object storage does). ``data_spec.path`` or
-``data_spec.glob`` overrides the setting for one run. Matching files are read in sorted order.
+``path`` names one file, ``glob`` a pattern (``*``, ``?``, ``[...]``, ``**``); both may be local paths or
+object-storage URLs (``s3://``, ``gs://``, ...) opened through Airflow's :class:`~airflow.sdk.ObjectStoragePath`
+(credentials come from the ``conn_id`` option, an Airflow connection, as Airflow's object storage does).
+Local paths (and ``file://`` URLs) must resolve, links followed, inside ``[muxly] files_root``
+(:mod:`muxly_provider.security.paths`): checked when the row is written and again here, for every file a glob
+matches. ``data_spec.path`` or ``data_spec.glob`` overrides the setting for one run; it may switch to object
+storage only when the connector has a ``conn_id`` or is on object storage itself. Matching files are read in
+sorted order.
 
 ``compression`` is ``infer`` (from the suffix: ``.gz``, ``.bz2``, ``.xz``, ``.zip``), ``none`` or a codec.
 CSV rows become records of strings (the header names the fields); JSONL is read line by line; a JSON file
@@ -23,9 +26,11 @@ import re
 import zipfile
 from collections.abc import Iterator, Mapping
 from contextlib import ExitStack
+from pathlib import Path
 from typing import IO, Any
 
 from muxly_provider.connectors.base import MuxlyConnector, Record
+from muxly_provider.security.errors import MuxlyConfinementError
 
 _SUFFIXES = {".gz": "gzip", ".gzip": "gzip", ".bz2": "bz2", ".xz": "xz", ".zip": "zip"}
 _WILDCARD = re.compile(r"[*?\[]")
@@ -36,42 +41,77 @@ class FileConnector(MuxlyConnector):
 
     connector_type = "file"
 
-    def _resolve(self, location: str) -> Any:
+    def _resolve(self, location: str, field: str) -> Any:
         from airflow.sdk import ObjectStoragePath
 
-        from muxly_provider import settings
+        from muxly_provider.security.paths import is_remote, local_path
 
-        conn_id = self.context.settings.get("conn_id")
-        if "://" in location:
-            return ObjectStoragePath(location, conn_id=conn_id) if conn_id else ObjectStoragePath(location)
-        if not location.startswith("/"):
-            location = str(settings.files_root() / location)
-        return ObjectStoragePath(f"file://{location}")
+        try:
+            if is_remote(location):
+                conn_id = self.context.settings.get("conn_id")
+                return (
+                    ObjectStoragePath(location, conn_id=conn_id) if conn_id else ObjectStoragePath(location)
+                )
+            return ObjectStoragePath(f"file://{local_path(location, field)}")
+        except MuxlyConfinementError as exc:
+            raise self.error(f"{exc.field}: {exc.reason}") from None
+
+    def _location(self, data_spec: Mapping[str, Any]) -> tuple[str, str, bool]:
+        """``(location, field, is a pattern)`` of this run: ``data_spec`` overrides the connector's setting."""
+        from muxly_provider.security.paths import is_remote
+
+        options = self.context.settings
+        for key in ("path", "glob"):
+            value = data_spec.get(key)
+            if value:
+                text = str(value)
+                own = str(options.get("path") or options.get("glob") or "")
+                try:
+                    switches_to_storage = is_remote(text) and not (options.get("conn_id") or is_remote(own))
+                except MuxlyConfinementError as exc:
+                    raise self.error(f"data_spec.{key}: {exc.reason}") from None
+                if switches_to_storage:
+                    # Object storage is reached through the connector's conn_id, never the worker's identity.
+                    raise self.error(f"data_spec.{key}: object storage needs the connector's 'conn_id'")
+                return text, f"data_spec.{key}", key == "glob"
+        for key in ("path", "glob"):
+            if options.get(key):
+                return str(options[key]), key, key == "glob"
+        raise self.error("set 'path' or 'glob'")
 
     def files(self, data_spec: Mapping[str, Any]) -> list[Any]:
-        """The files of this run, sorted (an error when none match)."""
-        options = self.context.settings
-        path = data_spec.get("path") or (None if data_spec.get("glob") else options.get("path"))
-        pattern = data_spec.get("glob") or (None if path else options.get("glob"))
-        if path:
-            target = self._resolve(str(path))
-            if not target.is_file():
-                raise self.error(f"file {str(path)!r} does not exist")
-            return [target]
-        if not pattern:
-            raise self.error("set 'path' or 'glob'")
-        text = str(pattern)
-        match = _WILDCARD.search(text)
+        """The files of this run, sorted (an error when none match, or when one is outside ``files_root``)."""
+        from muxly_provider.security.paths import ensure_inside, is_remote, split_glob
+
+        text, field, pattern = self._location(data_spec)
+        match = _WILDCARD.search(text) if pattern else None
         if match is None:
-            return self.files({"path": text})
-        cut = text.rfind("/", 0, match.start())
-        base, relative = (text[: cut + 1] or "/", text[cut + 1 :]) if cut >= 0 else (".", text)
+            target = self._resolve(text, field)
+            if not target.is_file():
+                raise self.error(f"file {text!r} does not exist")
+            return [target]
         try:
-            found = sorted((p for p in self._resolve(base).glob(relative) if p.is_file()), key=str)
+            if is_remote(text):
+                cut = text.rfind("/", 0, match.start())
+                folder, relative = self._resolve(text[: cut + 1], field), text[cut + 1 :]
+            else:
+                base, relative = split_glob(text, field)
+                folder = self._resolve(str(base), field)
+        except MuxlyConfinementError as exc:
+            raise self.error(f"{exc.field}: {exc.reason}") from None
+        try:
+            found = sorted((p for p in folder.glob(relative) if p.is_file()), key=str)
         except (OSError, ValueError) as exc:
-            raise self.error(f"cannot list {base!r}: {type(exc).__name__}") from None
+            raise self.error(f"cannot list {field}: {type(exc).__name__}") from None
         if not found:
             raise self.error(f"no file matches {text!r}")
+        if folder.protocol in ("file", "local"):
+            try:
+                # A match may be a link, or under a linked folder, that leads out of files_root.
+                for item in found:
+                    ensure_inside(Path(item.path), field)
+            except MuxlyConfinementError as exc:
+                raise self.error(f"{exc.field}: {exc.reason}") from None
         return found
 
     def fetch(self, data_spec: Mapping[str, Any]) -> Iterator[list[Record]]:

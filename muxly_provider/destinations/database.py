@@ -12,6 +12,9 @@ batch (types inferred from the values; JSON objects and lists are stored as JSON
 columns form the primary key) and adds columns for fields that appear later. Without ``create_table`` a field
 with no column is left out, and the task log says which (once).
 
+The target may not be Muxly's or Airflow's own database (by URL and by content, at the first batch:
+:func:`muxly_provider.security.databases.guard_engine`); such a run fails without retries.
+
 Every batch is one transaction, so a batch is either written or not at all (and a failed batch can go to the
 dead-letter store as a whole). With ``upsert_key`` a batch is an upsert (``ON CONFLICT ... DO UPDATE`` on
 PostgreSQL and SQLite, ``ON DUPLICATE KEY UPDATE`` on MariaDB/MySQL; the key needs a primary key or unique
@@ -36,6 +39,7 @@ from muxly_provider.destinations.database_sql import (
     normalize_url,
     url_from_connection,
 )
+from muxly_provider.security.errors import MuxlyConfinementError
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +101,15 @@ class DatabaseDestination(MuxlyDestination):
     def engine(self) -> Engine:
         """The engine of the target database (created at the first batch, disposed at the end)."""
         if self._engine is None:
-            self._engine = sa.create_engine(self._url(), pool_size=1)
+            from muxly_provider.security.databases import guard_engine
+
+            engine = sa.create_engine(self._url(), pool_size=1)
+            field = "connection_string" if self.settings.connection_string else "conn_id"
+            try:
+                self._engine = guard_engine(engine, field)
+            except MuxlyConfinementError as exc:
+                engine.dispose()
+                raise self.fail(f"{exc.field}: {exc.reason}", retryable=False) from None
         return self._engine
 
     @property

@@ -9,9 +9,12 @@ Records go to hidden temporary files next to the target, which are renamed into 
 task overwrites its own files (and removes parts an earlier try wrote beyond the new last part), and never
 leaves half a file or a duplicate.
 
-``output_dir`` may also be an object-storage URL (``s3://bucket/path``, ``gs://...``, ``file:///...``; anything
-:class:`airflow.sdk.ObjectStoragePath` opens with the providers installed): files are written to a local
-temporary folder and uploaded on commit, one object per file, with the same deterministic names.
+A local ``output_dir`` (relative, absolute or ``file://``) must resolve, links followed, inside ``[muxly]
+files_root``, and ``file_prefix`` is a plain name (:mod:`muxly_provider.security.paths`): checked when the row
+is written, when the run starts and again before files are moved into place. ``output_dir`` may also be an
+object-storage URL (``s3://bucket/path``, ``gs://...``; credentials from ``conn_id``, an Airflow connection):
+files are written to a local temporary folder and uploaded on commit, one object per file, with the same
+deterministic names.
 
 CSV: the header is the fields of the first batch; when a later record brings a new field, its column is added
 at the end and the file is rewritten once on commit with the full header (earlier rows get empty cells).
@@ -30,9 +33,10 @@ import tempfile
 from pathlib import Path
 from typing import IO, Any
 
-from muxly_provider import settings
 from muxly_provider.destinations.base import MuxlyDestination, Record
 from muxly_provider.exceptions import MuxlyDestinationError
+from muxly_provider.security.errors import MuxlyConfinementError
+from muxly_provider.security.paths import check_file_name, ensure_inside, is_remote, local_path
 
 _STAMPS = {"daily": "%Y%m%d", "hourly": "%Y%m%d_%H"}
 
@@ -70,14 +74,19 @@ class FileDestination(MuxlyDestination):
         size_mb = config.get("max_file_size_mb")
         self.max_bytes = int(float(size_mb) * 1024 * 1024) if rotation == "size" and size_mb else None
         raw_dir = str(config.get("output_dir", "."))
-        self.remote: str | None = raw_dir.rstrip("/") if "://" in raw_dir else None
-        if self.remote is not None:
-            self.output_dir = Path(tempfile.mkdtemp(prefix="muxly-file-"))
-        else:
-            output_dir = Path(raw_dir)
-            self.output_dir = output_dir if output_dir.is_absolute() else settings.files_root() / output_dir
+        try:
+            self.remote: str | None = raw_dir.rstrip("/") if is_remote(raw_dir) else None
+            self.output_dir = (
+                Path(tempfile.mkdtemp(prefix="muxly-file-"))
+                if self.remote is not None
+                else local_path(raw_dir, "output_dir")
+            )
+            prefix = check_file_name(str(config.get("file_prefix") or self.context.id), "file_prefix")
+        except MuxlyConfinementError as exc:
+            raise MuxlyDestinationError(
+                f"destination {self.context.id!r}: {exc.field}: {exc.reason}"
+            ) from None
         stamp = self.run.logical_date.strftime(_STAMPS.get(rotation, "%Y%m%dT%H%M%S"))
-        prefix = str(config.get("file_prefix") or self.context.id)
         self.suffix = f".{self.file_format}" + (".gz" if self.compress else "")
         self.stem = f"{prefix}_{stamp}_{self.run.run_key}"
         self.parts: list[Path] = []  # finished temporary parts (size rotation)
@@ -105,6 +114,7 @@ class FileDestination(MuxlyDestination):
                 raise MuxlyDestinationError(
                     f"destination {self.context.id!r}: cannot create {self.output_dir}: {exc.strerror}"
                 ) from exc
+            self._confined()
             if self.compress:
                 self._handle = io.TextIOWrapper(gzip.open(self._tmp, "wb"), encoding="utf-8", newline="")  # noqa: SIM115
             else:
@@ -112,6 +122,17 @@ class FileDestination(MuxlyDestination):
             if self.file_format == "json":
                 self._handle.write("[")
         return self._handle
+
+    def _confined(self) -> None:
+        """Check again that the local folder is inside ``files_root`` (a link may have appeared since)."""
+        if self.remote is not None:
+            return
+        try:
+            ensure_inside(self.output_dir, "output_dir")
+        except MuxlyConfinementError as exc:
+            raise MuxlyDestinationError(
+                f"destination {self.context.id!r}: {exc.field}: {exc.reason}"
+            ) from None
 
     def _write_csv(self, handle: IO[str], records: list[Record]) -> None:
         if self._csv is None:
@@ -195,6 +216,7 @@ class FileDestination(MuxlyDestination):
         finals = self._final_names()
         if self.remote is not None:
             return self._upload(finals)
+        self._confined()
         for temporary, final in zip(self.parts, finals, strict=True):
             os.replace(temporary, final)
         if self.max_bytes is not None:
@@ -211,7 +233,9 @@ class FileDestination(MuxlyDestination):
         urls = []
         try:
             for temporary, final in zip(self.parts, finals, strict=True):
-                target = ObjectStoragePath(f"{self.remote}/{final.name}")
+                conn_id = self.context.config.get("conn_id")
+                url = f"{self.remote}/{final.name}"
+                target = ObjectStoragePath(url, conn_id=conn_id) if conn_id else ObjectStoragePath(url)
                 target.parent.mkdir(parents=True, exist_ok=True)
                 with open(temporary, "rb") as source, target.open("wb") as sink:  # type: ignore[no-untyped-call]
                     shutil.copyfileobj(source, sink, 1024 * 1024)

@@ -85,9 +85,11 @@ def list_connectors(
 
 @router.post("", response_model=ConnectorResponse, status_code=201, summary="Create a connector")
 def create_connector(
-    body: ConnectorCreateRequest, session: DbSession, _: Annotated[Principal, require("connectors", "create")]
+    body: ConnectorCreateRequest,
+    session: DbSession,
+    principal: Annotated[Principal, require("connectors", "create")],
 ) -> dict[str, Any]:
-    return crud.create(session, TABLE, KIND, body.model_dump())
+    return crud.create(session, TABLE, KIND, body.model_dump(), principal)
 
 
 @router.get("/{connector_id}", response_model=ConnectorResponse, summary="Get a connector")
@@ -102,9 +104,9 @@ def update_connector(
     connector_id: str,
     body: ConnectorUpdateRequest,
     session: DbSession,
-    _: Annotated[Principal, require("connectors", "update")],
+    principal: Annotated[Principal, require("connectors", "update")],
 ) -> dict[str, Any]:
-    return crud.update(session, TABLE, KIND, connector_id, body.model_dump(exclude_unset=True))
+    return crud.update(session, TABLE, KIND, connector_id, body.model_dump(exclude_unset=True), principal)
 
 
 @router.delete(
@@ -122,6 +124,7 @@ def run_connector_test(
     connector_id: str, session: DbSession, _: Annotated[Principal, require("connectors", "execute")]
 ) -> ConnectorTestResponse:
     """Check the connector's reachability and credentials with its stored configuration."""
+    from muxly_provider.api.errors import MuxlyHTTPError
     from muxly_provider.connectors.base import ConnectorContext
     from muxly_provider.connectors.registry import get_connector_class
     from muxly_provider.crypto import decrypt_row_secrets
@@ -143,6 +146,8 @@ def run_connector_test(
         message = get_connector_class(context.connector_type)(context).test_connection()
     except MuxlyError as exc:  # Muxly's messages name the connector and never hold a secret
         return ConnectorTestResponse(ok=False, message=str(exc))
+    except MuxlyHTTPError as exc:  # the stored row no longer passes validation or confinement
+        return ConnectorTestResponse(ok=False, message=f"connector {connector_id!r}: {exc.message}")
     except Exception as exc:  # a library's message may quote a URL with credentials: give the type only
         log.info("Muxly API: connector %s test failed with %s", connector_id, type(exc).__name__)
         return ConnectorTestResponse(ok=False, message=f"connector {connector_id!r}: {type(exc).__name__}")

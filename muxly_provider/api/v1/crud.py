@@ -16,7 +16,9 @@ from typing import Any
 from sqlalchemy import ColumnElement, Table, and_, asc, desc, func, select
 from sqlalchemy.orm import Session
 
+from muxly_provider.api.errors import MuxlyHTTPError
 from muxly_provider.api.v1.common import config_errors_answer, invalid, not_found
+from muxly_provider.auth.permissions import Principal
 from muxly_provider.config.validation import IGNORED_COLUMNS, primary_key, row_errors
 from muxly_provider.config_io import _db_values, _parse_json_columns, _references
 from muxly_provider.crypto import path_text, redact_row_secrets, restore_redacted_secrets
@@ -69,10 +71,14 @@ def list_rows(
     return [_parse_json_columns(name, dict(row)) for row in rows], total
 
 
-def check_row(session: Session, name: str, row: Row, stored: Row | None) -> Row:
-    """``row`` with stored secrets restored, validated with its references.
+def check_row(
+    session: Session, name: str, row: Row, stored: Row | None, principal: Principal | None = None
+) -> Row:
+    """``row`` with stored secrets restored, validated with its references and its confinement.
 
-    :raises MuxlyHTTPError: ``422`` naming the first invalid field
+    :param principal: the writer; without one, inline credentials are refused (see :mod:`muxly_provider.security`)
+    :raises MuxlyHTTPError: ``422`` naming the first invalid field (paths outside ``files_root``, Muxly's or
+        Airflow's database included), ``403`` for inline credentials without ``credentials:create``
     """
     row = {k: v for k, v in row.items() if k not in IGNORED_COLUMNS}
     row, missing = restore_redacted_secrets(name, row, stored)
@@ -90,7 +96,32 @@ def check_row(session: Session, name: str, row: Row, stored: Row | None) -> Row:
             )
     if problems:
         raise config_errors_answer(problems)
+    check_confinement(name, row, stored, principal)
     return row
+
+
+def check_confinement(name: str, row: Row, stored: Row | None, principal: Principal | None) -> None:
+    """Refuse paths outside ``files_root``, Muxly's or Airflow's database, and unpermitted inline credentials.
+
+    :raises MuxlyHTTPError: ``403`` naming the field of an inline credential (checked first), or ``422``
+        naming the field
+    """
+    from muxly_provider.security import row_problems
+    from muxly_provider.security.credentials import PERMISSION
+
+    allowed = principal is not None and principal.can(*PERMISSION)
+    found = row_problems(name, row, stored, credentials_allowed=allowed)
+    row_id = "/".join(str(row.get(c)) for c in primary_key(name))
+    for problem in found:
+        if problem.kind == "credentials":
+            raise MuxlyHTTPError(
+                403,
+                "forbidden",
+                f"field {problem.field!r}: {problem.reason}",
+                {"resource": PERMISSION[0], "action": PERMISSION[1], "field": problem.field},
+            )
+    if found:
+        raise config_errors_answer([MuxlyConfigError(name, row_id, p.field, p.reason) for p in found])
 
 
 def insert_row(session: Session, name: str, row: Row) -> None:
@@ -114,9 +145,12 @@ def delete_row(session: Session, name: str, key: str) -> bool:
     return bool(getattr(result, "rowcount", 0))
 
 
-def create(session: Session, name: str, kind: str, data: Mapping[str, Any]) -> Row:
+def create(
+    session: Session, name: str, kind: str, data: Mapping[str, Any], principal: Principal | None = None
+) -> Row:
     """Validate and insert a new row; return it as the API shows it.
 
+    :param principal: the writer (see :func:`check_row`)
     :raises MuxlyHTTPError: ``409`` when the id is taken, ``422`` when the row is not valid
     """
     from muxly_provider.api.v1.common import conflict
@@ -126,7 +160,7 @@ def create(session: Session, name: str, kind: str, data: Mapping[str, Any]) -> R
         row["id"] = uuid.uuid4().hex
     if load_row(session, name, str(row["id"])) is not None:
         raise conflict(f"{kind} {row['id']!r} already exists", "id")
-    row = check_row(session, name, row, None)
+    row = check_row(session, name, row, None, principal)
     insert_row(session, name, row)
     session.flush()
     stored = load_row(session, name, str(row["id"]))
@@ -134,16 +168,24 @@ def create(session: Session, name: str, kind: str, data: Mapping[str, Any]) -> R
     return public(name, stored)
 
 
-def update(session: Session, name: str, kind: str, key: str, changes: Mapping[str, Any]) -> Row:
+def update(
+    session: Session,
+    name: str,
+    kind: str,
+    key: str,
+    changes: Mapping[str, Any],
+    principal: Principal | None = None,
+) -> Row:
     """Merge ``changes`` into the stored row, validate and store it; return it as the API shows it.
 
+    :param principal: the writer (see :func:`check_row`)
     :raises MuxlyHTTPError: ``404`` when absent, ``422`` when the result is not valid
     """
     stored = load_row(session, name, key)
     if stored is None:
         raise not_found(kind, key)
     row = {**stored, **changes, primary_key(name)[0]: key}
-    row = check_row(session, name, row, stored)
+    row = check_row(session, name, row, stored, principal)
     update_row(session, name, row)
     session.flush()
     fresh = load_row(session, name, key)

@@ -74,9 +74,9 @@ def list_destinations(
 def create_destination(
     body: DestinationCreateRequest,
     session: DbSession,
-    _: Annotated[Principal, require("destinations", "create")],
+    principal: Annotated[Principal, require("destinations", "create")],
 ) -> dict[str, Any]:
-    return crud.create(session, TABLE, KIND, body.model_dump())
+    return crud.create(session, TABLE, KIND, body.model_dump(), principal)
 
 
 @router.get("/{destination_id}", response_model=DestinationResponse, summary="Get a destination")
@@ -91,9 +91,9 @@ def update_destination(
     destination_id: str,
     body: DestinationUpdateRequest,
     session: DbSession,
-    _: Annotated[Principal, require("destinations", "update")],
+    principal: Annotated[Principal, require("destinations", "update")],
 ) -> dict[str, Any]:
-    return crud.update(session, TABLE, KIND, destination_id, body.model_dump(exclude_unset=True))
+    return crud.update(session, TABLE, KIND, destination_id, body.model_dump(exclude_unset=True), principal)
 
 
 @router.delete("/{destination_id}", status_code=204, summary="Delete a destination")

@@ -43,6 +43,7 @@ Resource = Literal[
     "users",
     "roles",
     "permissions",
+    "credentials",
 ]
 Action = Literal["*", "read", "create", "update", "delete", "execute"]
 

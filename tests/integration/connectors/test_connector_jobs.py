@@ -21,7 +21,7 @@ from tests.unit.connectors.fake_apis import FakeBigQuery, FakeGa4, FakeHubSpot
 from tests.unit.connectors.fake_servers import LocalServer, Reply, Request, TokenEndpoint, rsa_service_account
 
 pytestmark = [
-    pytest.mark.usefixtures("airflow_db"),
+    pytest.mark.usefixtures("airflow_db", "files_root"),
     pytest.mark.parametrize("db_url", ["sqlite"], indirect=True),
 ]
 

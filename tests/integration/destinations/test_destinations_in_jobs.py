@@ -29,7 +29,7 @@ from tests.integration.destinations.destination_servers import (
 )
 
 pytestmark = [
-    pytest.mark.usefixtures("airflow_db"),
+    pytest.mark.usefixtures("airflow_db", "files_root"),
     pytest.mark.parametrize("db_url", ["sqlite"], indirect=True),
 ]
 

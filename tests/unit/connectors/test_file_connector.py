@@ -15,6 +15,8 @@ from muxly_provider.connectors.base import ConnectorContext
 from muxly_provider.connectors.file import FileConnector
 from muxly_provider.exceptions import MuxlyConnectorError
 
+pytestmark = pytest.mark.usefixtures("files_root")
+
 ROWS = [{"id": i, "name": f"n{i}"} for i in range(7)]
 
 

@@ -17,6 +17,8 @@ from muxly_provider.destinations.file import FileDestination
 from muxly_provider.destinations.registry import get_destination_class
 from muxly_provider.exceptions import MuxlyDestinationError
 
+pytestmark = pytest.mark.usefixtures("files_root")
+
 RUN = RunInfo(
     dag_id="muxly__j1",
     run_id="manual__1",
@@ -151,10 +153,17 @@ def test_size_rotation_writes_parts_and_a_retry_removes_stale_parts(tmp_path: Pa
 
 
 def test_object_storage_output_dir(tmp_path: Path) -> None:
-    remote = tmp_path / "bucket"
-    dest = _dest(tmp_path, output_dir=f"file://{remote}/exports", file_format="json", file_prefix="sales")
+    # file:// URLs are local paths (confined to files_root); object storage here is fsspec's in-memory store.
+    from airflow.sdk import ObjectStoragePath
+    from airflow.sdk.io import attach
+    from fsspec.implementations.memory import MemoryFileSystem  # type: ignore[import-untyped]  # no py.typed
+
+    attach("memory", fs=MemoryFileSystem())
+    dest = _dest(
+        tmp_path, output_dir=f"memory://{tmp_path.name}/exports", file_format="json", file_prefix="sales"
+    )
     dest.write_batch(RECORDS)
     [url] = dest.commit()
-    [path] = (remote / "exports").iterdir()
+    [path] = ObjectStoragePath(f"memory://{tmp_path.name}/exports").iterdir()
     assert url.endswith(path.name) and json.loads(path.read_text()) == RECORDS
     assert not dest.output_dir.exists()  # the local staging folder is gone
