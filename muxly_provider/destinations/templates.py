@@ -2,8 +2,8 @@
 
 Placeholders are Jinja expressions: ``{{connector_id}}``, ``{{date}}``, ``{{count}}``, record fields
 (``{{customer_name}}``, ``{{user.country}}``) and the names of ``template_variables`` (name -> path into the
-record). The sandbox (:class:`jinja2.sandbox.ImmutableSandboxedEnvironment`) refuses attribute access to
-Python internals and any mutation, so a template written by a config author cannot run code on a worker.
+record). They render in Muxly's one sandbox (:mod:`muxly_provider.templating`): no access to Python internals,
+no mutation, no Airflow ``conn``/``var``, and an output bounded by ``[muxly] template_max_bytes``.
 
 Variables of every template (:func:`template_context`):
 
@@ -16,80 +16,13 @@ template the first one), ``batch`` (0-based batch number), the fields of ``recor
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
-from functools import lru_cache
 from typing import Any
 
-from jinja2 import TemplateError, TemplateSyntaxError
-from jinja2.sandbox import ImmutableSandboxedEnvironment
-
 from muxly_provider.destinations.base import RunInfo
+from muxly_provider.templating import TemplateRenderError, check_template, render, render_value
 
-_SINGLE_EXPRESSION = re.compile(r"^\s*\{\{(?P<expr>(?:(?!\}\}|\{\{).)+)\}\}\s*$", re.DOTALL)
-
-
-class TemplateRenderError(ValueError):
-    """A template cannot be compiled or rendered (the message says where, never the values)."""
-
-
-@lru_cache(maxsize=2)
-def _environment(autoescape: bool) -> ImmutableSandboxedEnvironment:
-    env = ImmutableSandboxedEnvironment(autoescape=autoescape, keep_trailing_newline=True)
-    env.policies["json.dumps_kwargs"] = {"sort_keys": False, "default": str}
-    return env
-
-
-@lru_cache(maxsize=512)
-def _compiled(source: str, autoescape: bool) -> Any:
-    try:
-        return _environment(autoescape).from_string(source)
-    except TemplateSyntaxError as exc:
-        raise TemplateRenderError(f"invalid template: {exc.message} (line {exc.lineno})") from None
-
-
-def check_template(source: str) -> None:
-    """Compile ``source`` once, so a bad template is reported before the first record.
-
-    :raises TemplateRenderError: with the reason and line
-    """
-    _compiled(source, False)
-
-
-def render(source: str, context: Mapping[str, Any], *, html: bool = False) -> str:
-    """Render ``source`` with ``context``; ``html=True`` escapes values for HTML bodies.
-
-    :raises TemplateRenderError: when the template is invalid or fails (for example a sandbox violation)
-    """
-    template = _compiled(source, html)
-    try:
-        return str(template.render(context))
-    except TemplateError as exc:
-        raise TemplateRenderError(f"template failed: {type(exc).__name__}: {exc}") from None
-
-
-def render_value(template: Any, context: Mapping[str, Any]) -> Any:
-    """Render a JSON template: every string inside dicts and lists is rendered.
-
-    A string that is exactly one placeholder (``"{{records}}"``, ``"{{ amount }}"``) becomes the value itself
-    (a list, a number, ...) instead of its text, so JSON bodies keep their types.
-    """
-    if isinstance(template, str):
-        match = _SINGLE_EXPRESSION.match(template)
-        if match is None:
-            return render(template, context)
-        try:
-            expression = _environment(False).compile_expression(match.group("expr").strip())
-            return expression(**context)
-        except TemplateSyntaxError as exc:
-            raise TemplateRenderError(f"invalid template: {exc.message}") from None
-        except TemplateError as exc:
-            raise TemplateRenderError(f"template failed: {type(exc).__name__}: {exc}") from None
-    if isinstance(template, Mapping):
-        return {str(key): render_value(value, context) for key, value in template.items()}
-    if isinstance(template, list):
-        return [render_value(item, context) for item in template]
-    return template
+__all__ = ["TemplateRenderError", "check_template", "render", "render_value", "template_context"]
 
 
 def template_context(

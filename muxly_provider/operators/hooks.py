@@ -29,7 +29,8 @@ class MuxlyRunConditionOperator(BaseOperator):
     :param job_id: the id of the ``scheduler_jobs`` row
     """
 
-    template_fields: Sequence[str] = ("job_id",)
+    # Ids only: nothing of a job is rendered with Airflow's full Jinja context (conn, var).
+    template_fields: Sequence[str] = ()
 
     def __init__(self, *, job_id: str, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -63,7 +64,8 @@ class MuxlyNotifyOperator(BaseOperator):
     :param outcome: ``success`` or ``failure``
     """
 
-    template_fields: Sequence[str] = ("job_id",)
+    # Ids only: nothing of a job is rendered with Airflow's full Jinja context (conn, var).
+    template_fields: Sequence[str] = ()
 
     def __init__(self, *, job_id: str, outcome: str, **kwargs: Any) -> None:
         super().__init__(**kwargs)

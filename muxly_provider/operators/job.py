@@ -22,7 +22,8 @@ class MuxlyJobOperator(BaseOperator):
     :param batch_size: records fetched and delivered at once
     """
 
-    template_fields: Sequence[str] = ("job_id",)
+    # Ids only: nothing of a job is rendered with Airflow's full Jinja context (conn, var).
+    template_fields: Sequence[str] = ()
     ui_color = "#d9ecff"
 
     def __init__(self, *, job_id: str, batch_size: int = 1000, **kwargs: Any) -> None:
@@ -101,14 +102,18 @@ def prepare(task: BaseOperator, context: Any, job_id: str, *, mark_running: bool
                 status="running",
                 start_time=dag_run.start_date,
                 attempt=triggers.attempt(getattr(dag_run, "clear_number", 0)),
-                triggered_by=triggers.triggered_by(dag_run.run_type, None, dag_run.conf),
+                # A task's DagRun has no ``triggered_by``: write only what it decides (never a guess
+                # over the listener's ``api``); an unknown manual trigger is left to the listener.
+                triggered_by=triggers.known_triggered_by(dag_run.run_type, None, dag_run.conf),
             ),
         )
     try:
         runtime = load_job_runtime(job_id, engine)
         MuxlyJobOperator._mask(runtime.secrets)
         params = variables.resolve(dict(runtime.action_params), variables.date_variables(when))
-        params = task.render_template(params, context)
+        params = variables.render_action_params(
+            params, variables.template_variables(dag_run, when, context.get("params"))
+        )
     except Exception as exc:
         upsert_execution(engine, replace(base, result={"error": describe_error(exc)}))
         raise

@@ -1,14 +1,16 @@
 """Muxly's date variables (``${DATE}``, ``${YESTERDAY}``, ``${TIMESTAMP}``, ``${YEAR}``, ``${MONTH}``, ``${DAY}``).
 
 They are resolved in every string of ``action_params`` against the run's logical date (or its start when it
-has none). Unknown ``${NAME}`` placeholders are left as they are.
+has none). Unknown ``${NAME}`` placeholders are left as they are. Then every string of ``action_params`` is
+rendered as a Jinja template in Muxly's sandbox (:mod:`muxly_provider.templating`) with the context of
+:func:`template_variables`.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 _VARIABLE = re.compile(r"\$\{([A-Z_]+)\}")
@@ -35,3 +37,74 @@ def resolve(value: Any, variables: Mapping[str, str]) -> Any:
     if isinstance(value, list):
         return [resolve(v, variables) for v in value]
     return value
+
+
+TEMPLATE_VARIABLES = (
+    "DATE",
+    "YESTERDAY",
+    "TIMESTAMP",
+    "YEAR",
+    "MONTH",
+    "DAY",
+    "ds",
+    "ds_nodash",
+    "ts",
+    "logical_date",
+    "data_interval_start",
+    "data_interval_end",
+    "run_id",
+    "dag_id",
+    "params",
+    "payload",
+)
+"""Every name a template of ``action_params`` can read (``docs/jobs.md``); nothing else is in its context."""
+
+
+def _plain(value: Any) -> datetime | None:
+    """A stdlib UTC datetime (Airflow hands pendulum objects; templates get the smaller type)."""
+    if not isinstance(value, datetime):
+        return None
+    return datetime.fromtimestamp(value.timestamp(), UTC)
+
+
+def template_variables(
+    dag_run: Any, when: datetime, params: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """The context of ``action_params`` templates for one run (:data:`TEMPLATE_VARIABLES`, nothing else).
+
+    Airflow's ``conn``, ``var``, ``ti``, ``task``, ``macros`` and the ``dag_run`` object are deliberately left
+    out: a job's author must not read Airflow's connections, variables or database through a template.
+
+    :param dag_run: the run (``dag_id``, ``run_id``, ``conf``, ``data_interval_start``/``_end``)
+    :param when: the run's logical date, or its start when it has none
+    :param params: the DAG run's params (Airflow's ``params``)
+    """
+    moment = _plain(when) or when
+    conf = getattr(dag_run, "conf", None)
+    variables: dict[str, Any] = dict(date_variables(moment))
+    variables.update(
+        ds=moment.strftime("%Y-%m-%d"),
+        ds_nodash=moment.strftime("%Y%m%d"),
+        ts=moment.isoformat(),
+        logical_date=moment,
+        data_interval_start=_plain(getattr(dag_run, "data_interval_start", None)),
+        data_interval_end=_plain(getattr(dag_run, "data_interval_end", None)),
+        run_id=str(dag_run.run_id),
+        dag_id=str(dag_run.dag_id),
+        params={str(key): params[key] for key in params} if params else {},
+        payload=conf.get("payload") if isinstance(conf, Mapping) else None,
+    )
+    return variables
+
+
+def render_action_params(action_params: Mapping[str, Any], variables: Mapping[str, Any]) -> dict[str, Any]:
+    """``action_params`` with every string rendered as a sandboxed Jinja template (strings stay strings).
+
+    :param variables: the context (:func:`template_variables`)
+    :raises TemplateRenderError: naming the field (``action_params.data_spec.query``) that failed or passed
+        ``[muxly] template_max_bytes``
+    """
+    from muxly_provider.templating import render_value
+
+    rendered = render_value(dict(action_params), variables, field="action_params", native=False)
+    return dict(rendered)

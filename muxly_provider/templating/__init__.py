@@ -1,0 +1,188 @@
+"""Every Jinja template of Muxly renders here: in a sandbox, with a bounded output.
+
+Used by the runtime (``action_params``) and by destinations (subjects, bodies, keys, URLs): one environment,
+:class:`~muxly_provider.templating.sandbox.MuxlySandboxedEnvironment`, with these rules (``docs/security.md``):
+
+* the context is only what the caller passes (for ``action_params``:
+  :func:`muxly_provider.runtime.variables.template_variables`); Airflow's ``conn``, ``var``, ``ti``, ``task``
+  and ``macros`` are never in it, and object internals (``__class__``, ...) are refused;
+* the rendered output of one template (all the strings of a JSON template together) is at most
+  ``[muxly] template_max_bytes`` (default 1 MiB); operations that would build a bigger value are refused
+  before they allocate it, and one render may produce at most 16 times that much text in all and run at most
+  1,000,000 loop iterations and outputs;
+* every failure is a :class:`TemplateRenderError` (a :class:`~muxly_provider.exceptions.MuxlyError`) naming
+  the field when the caller gives it, never the values.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from functools import lru_cache
+from typing import Any
+
+from jinja2 import TemplateSyntaxError
+
+from muxly_provider.templating.budget import (
+    DEFAULT_MAX_BYTES,
+    RenderBudget,
+    TemplateLimitError,
+    TemplateRenderError,
+    budget_scope,
+    estimate,
+    template_max_bytes,
+)
+from muxly_provider.templating.sandbox import MuxlySandboxedEnvironment
+
+__all__ = [
+    "DEFAULT_MAX_BYTES",
+    "TemplateLimitError",
+    "TemplateRenderError",
+    "check_template",
+    "check_templates",
+    "render",
+    "render_value",
+    "template_max_bytes",
+]
+
+_SINGLE_EXPRESSION = re.compile(r"^\s*\{\{(?P<expr>(?:(?!\}\}|\{\{).)+)\}\}\s*$", re.DOTALL)
+
+
+@lru_cache(maxsize=2)
+def _environment(autoescape: bool) -> MuxlySandboxedEnvironment:
+    env = MuxlySandboxedEnvironment(autoescape=autoescape, keep_trailing_newline=True)
+    env.policies["json.dumps_kwargs"] = {"sort_keys": False, "default": str}
+    return env
+
+
+@lru_cache(maxsize=512)
+def _compiled(source: str, autoescape: bool) -> Any:
+    try:
+        return _environment(autoescape).from_string(source)
+    except TemplateSyntaxError as exc:
+        raise TemplateRenderError(f"invalid template: {exc.message} (line {exc.lineno})") from None
+
+
+def _failure(exc: Exception, field: str | None) -> TemplateRenderError:
+    if isinstance(exc, TemplateRenderError):
+        if exc.field is None and field is not None:
+            return type(exc)(exc.reason, field)
+        return exc
+    if isinstance(exc, TemplateSyntaxError):
+        return TemplateRenderError(f"invalid template: {exc.message} (line {exc.lineno})", field)
+    if isinstance(exc, RecursionError | MemoryError):
+        return TemplateLimitError(f"{type(exc).__name__}: the template nests or recurses too deeply", field)
+    detail = str(exc)
+    detail = detail if len(detail) <= 200 else detail[:200] + "..."
+    return TemplateRenderError(f"template failed: {type(exc).__name__}: {detail}", field)
+
+
+def check_template(source: str, *, field: str | None = None) -> None:
+    """Compile ``source`` once, so a bad template is reported before the first record (or at write time).
+
+    :raises TemplateRenderError: with the reason and line
+    """
+    try:
+        _compiled(source, False)
+    except TemplateRenderError as exc:
+        raise _failure(exc, field) from None
+
+
+def check_templates(value: Any, field: str) -> None:
+    """Compile every string of a JSON template (dicts and lists walked); errors name the string's path.
+
+    :param value: the JSON value
+    :param field: the path of ``value`` (``action_params``, ``config.body_template``)
+    :raises TemplateRenderError: at the first invalid template
+    """
+    if isinstance(value, str):
+        if "{{" in value or "{%" in value or "{#" in value:
+            check_template(value, field=field)
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            check_templates(item, f"{field}.{key}")
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            check_templates(item, f"{field}[{index}]")
+
+
+def _stream(source: str, context: Mapping[str, Any], html: bool, budget: RenderBudget) -> str:
+    template = _compiled(source, html)
+    parts: list[str] = []
+    for chunk in template.generate(context):
+        budget.output += len(chunk.encode("utf-8", "surrogatepass"))
+        budget.check_size(budget.output)
+        parts.append(chunk)
+    return "".join(parts)
+
+
+def render(source: str, context: Mapping[str, Any], *, html: bool = False, field: str | None = None) -> str:
+    """Render ``source`` with ``context``; ``html=True`` escapes values for HTML bodies.
+
+    :param field: the field holding the template, named in errors
+    :raises TemplateRenderError: when the template is invalid, fails, or passes a limit
+    """
+    try:
+        with budget_scope(field) as budget:
+            return _stream(source, context, html, budget)
+    except Exception as exc:
+        raise _failure(exc, field) from None
+
+
+@lru_cache(maxsize=512)
+def _compiled_expression(expr: str) -> Any:
+    return _environment(False).compile_expression(expr)
+
+
+def _expression(expr: str, context: Mapping[str, Any], budget: RenderBudget) -> Any:
+    value = _compiled_expression(expr)(**context)
+    if any(value is known for known in context.values()):
+        return value  # a variable passed through as it is: nothing was built
+    budget.output += estimate(value, budget.max_bytes)
+    budget.check_size(budget.output)
+    return value
+
+
+def render_value(
+    template: Any, context: Mapping[str, Any], *, field: str | None = None, native: bool = True
+) -> Any:
+    """Render a JSON template: every string inside dicts and lists is rendered (one budget for all of them).
+
+    With ``native`` a string that is exactly one placeholder (``"{{records}}"``, ``"{{ amount }}"``) becomes
+    the value itself (a list, a number, ...) instead of its text, so JSON bodies keep their types. Strings
+    without ``{{``/``{%`` are kept as they are.
+
+    :param field: the path of ``template``, named in errors (``action_params``)
+    :raises TemplateRenderError: naming the path of the string that failed
+    """
+    with budget_scope(field):
+        return _render_value(template, context, field, native)
+
+
+def _render_value(template: Any, context: Mapping[str, Any], field: str | None, native: bool) -> Any:
+    if isinstance(template, str):
+        if "{{" not in template and "{%" not in template and "{#" not in template:
+            return template
+        match = _SINGLE_EXPRESSION.match(template) if native else None
+        if match is None:
+            return render(template, context, field=field)
+        try:
+            with budget_scope(field) as budget:
+                return _expression(match.group("expr").strip(), context, budget)
+        except Exception as exc:
+            raise _failure(exc, field) from None
+    if isinstance(template, Mapping):
+        return {
+            str(key): _render_value(value, context, _join(field, str(key)), native)
+            for key, value in template.items()
+        }
+    if isinstance(template, list):
+        return [
+            _render_value(item, context, f"{field or ''}[{index}]", native)
+            for index, item in enumerate(template)
+        ]
+    return template
+
+
+def _join(field: str | None, key: str) -> str:
+    return f"{field}.{key}" if field else key
