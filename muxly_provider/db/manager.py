@@ -40,7 +40,7 @@ class MuxlyDBManager(BaseDBManager):
     # Never let ``airflow db reset`` drop users' Muxly configuration.
     supports_table_dropping = False
     # Airflow's ``--to-version`` / ``--from-version``: the newest Muxly revision of each provider release.
-    revision_heads_map: dict[str, str] = {"0.1.0": "a1c4e8f2b7d3"}  # noqa: RUF012 (typed so by Airflow)
+    revision_heads_map: dict[str, str] = {"0.1.0": "b2d5f9a3c8e4"}  # noqa: RUF012 (typed so by Airflow)
 
     def _url(self) -> str:
         return settings.sql_alchemy_conn()

@@ -303,13 +303,17 @@ class DeadLetter(Base):
     """A batch a destination could not take after its retries, with the error (the dead-letter store).
 
     ``id`` is derived from the DAG id, run id, destination id and batch number, so a retried run overwrites
-    its own rows; ``records`` is the batch as a JSON list.
+    its own rows; ``records`` is the batch as a JSON list. The ``replay*`` columns belong to
+    :mod:`muxly_provider.destinations.replay`: ``replayed_at``/``replayed_to`` once a replay delivered the letter,
+    ``replay_error`` of the last failed replay, and ``replay_claim``/``replay_claimed_at`` while one runs (the
+    compare-and-set that keeps two replays from delivering the same letter twice).
     """
 
     __tablename__ = "dead_letters"
     __table_args__ = (
         Index("idx_dead_letters_run", "dag_id", "run_id"),
         Index("idx_dead_letters_destination_id", "destination_id"),
+        Index("idx_dead_letters_replayed_at", "replayed_at"),
     )
 
     id: Mapped[str] = mapped_column(Text, primary_key=True)
@@ -323,6 +327,12 @@ class DeadLetter(Base):
     error: Mapped[str] = mapped_column(Text, nullable=False)
     created_at: Mapped[datetime] = _created()
     updated_at: Mapped[datetime] = _updated()
+    replayed_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    replayed_to: Mapped[str | None] = mapped_column(Text, nullable=True)
+    replay_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    replay_attempts: Mapped[int] = mapped_column(Integer, nullable=False, server_default=text("0"))
+    replay_claim: Mapped[str | None] = mapped_column(Text, nullable=True)
+    replay_claimed_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
 
 
 class LoginFailure(Base):
