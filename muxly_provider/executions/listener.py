@@ -51,7 +51,8 @@ def _record(dag_run: Any, status: str, msg: str | None) -> None:
                 start_time=start,
                 end_time=end,
                 attempt=triggers.attempt(getattr(dag_run, "clear_number", 0)),
-                triggered_by=triggers.triggered_by(
+                # Known values only: a run Airflow recorded no source for keeps what its row says.
+                triggered_by=triggers.known_triggered_by(
                     getattr(dag_run, "run_type", None),
                     getattr(dag_run, "triggered_by", None),
                     getattr(dag_run, "conf", None),

@@ -64,7 +64,8 @@ class ExecutionUpdate:
     :param start_time: when the run started
     :param end_time: when it ended
     :param attempt: how many times the run has been started
-    :param triggered_by: who started it (``schedule``, ``manual``, ``api``, ...)
+    :param triggered_by: who started it (``schedule``, ``manual``, ``api``, ...), only when known for sure:
+        it replaces the stored value; ``None`` keeps it (a new row then says ``manual`` until a writer knows)
     :param result: keys merged into the ``result`` JSON
     :param error_if_missing: an ``error`` for ``result`` unless an operator already recorded a better one
     :param clear_error: drop ``error`` from ``result`` (the run succeeded after a failed try)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from muxly_provider.executions.triggers import attempt, triggered_by
+from muxly_provider.executions.triggers import attempt, known_triggered_by, triggered_by
 
 
 @pytest.mark.parametrize(
@@ -24,6 +24,24 @@ from muxly_provider.executions.triggers import attempt, triggered_by
 )
 def test_triggered_by(run_type: str, source: str, conf: dict[str, object] | None, expected: str) -> None:
     assert triggered_by(run_type, source, conf) == expected
+
+
+@pytest.mark.parametrize(
+    ("run_type", "conf", "expected"),
+    [
+        ("scheduled", None, "schedule"),
+        ("backfill", {}, "backfill"),
+        ("asset_triggered", None, "dependency"),
+        ("manual", {"muxly": {"triggered_by": "webhook"}}, "webhook"),
+        ("manual", {"muxly": {"triggered_by": "api"}}, "api"),
+        # A task sees no DagRun.triggered_by: a manual run may come from the UI, the CLI or the REST API.
+        ("manual", {}, None),
+        ("manual", None, None),
+        ("asset_materialization", None, None),
+    ],
+)
+def test_what_a_task_knows(run_type: str, conf: dict[str, object] | None, expected: str | None) -> None:
+    assert known_triggered_by(run_type, None, conf) == expected
 
 
 def test_enums_are_accepted() -> None:
