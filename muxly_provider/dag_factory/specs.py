@@ -54,6 +54,10 @@ class JobDagSpec:
     has_run_condition: bool = False
     notify_on_success: bool = False
     notify_on_failure: bool = False
+    dead_letter_destinations: tuple[str, ...] = ()
+    """Enabled dead-letter destinations of the job's routes (the DAG then has a ``dead_letters`` task)."""
+    disabled_destinations: tuple[str, ...] = ()
+    """Destinations the job reaches that are disabled: no task (records routed there are counted, skipped)."""
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-able dict (for the last-good cache)."""
@@ -66,6 +70,8 @@ class JobDagSpec:
         values["routes"] = tuple(tuple(r) for r in values.get("routes", ()))
         values["destinations"] = tuple(tuple(d) for d in values.get("destinations", ()))
         values["tags"] = tuple(values.get("tags", ()))
+        for key in ("dead_letter_destinations", "disabled_destinations"):
+            values[key] = tuple(values.get(key, ()))
         return cls(**values)
 
 
@@ -114,16 +120,34 @@ class _Index:
         row = self.destinations[dest_id]
         return (dest_id, str(row["name"]), str(row["destination_type"]))
 
-    def route_targets(self, route_ids: list[str]) -> tuple[tuple[str, str, str], ...]:
+    def enabled(self, dest_id: str) -> bool:
+        return self.destinations[dest_id].get("enabled") is not False
+
+    def route_targets(
+        self, route_ids: list[str]
+    ) -> tuple[tuple[tuple[str, str, str], ...], tuple[str, ...], tuple[str, ...]]:
+        """The enabled destinations the routes deliver to (rules and defaults), their enabled dead-letter
+        destinations, and the disabled ones (left out of the DAG)."""
         ids: set[str] = set()
+        letters: set[str] = set()
         for route_id in route_ids:
             for rule_id in self.rules_of_route.get(route_id, []):
                 ids.update(self.dests_of_rule.get(rule_id, []))
             handling = _json(self.routes[route_id], "error_handling") if route_id in self.routes else {}
-            for key in ("default_destination_id", "dead_letter_destination_id", "error_destination_id"):
-                if isinstance(handling, dict) and handling.get(key):
-                    ids.add(str(handling[key]))
-        return tuple(self.destination(d) for d in sorted(ids) if d in self.destinations)
+            if not isinstance(handling, dict):
+                continue
+            if handling.get("default_destination_id"):
+                ids.add(str(handling["default_destination_id"]))
+            for key in ("dead_letter_destination_id", "error_destination_id"):
+                if handling.get(key):
+                    letters.add(str(handling[key]))
+        known = {d for d in ids | letters if d in self.destinations}
+        disabled = tuple(sorted(d for d in known if not self.enabled(d)))
+        return (
+            tuple(self.destination(d) for d in sorted(ids & known) if d not in disabled),
+            tuple(sorted(d for d in letters & known if d not in disabled)),
+            disabled,
+        )
 
     def check_connector(self, connector: Row) -> None:
         """Validate a connector row once per parse, however many jobs use it."""
@@ -232,10 +256,12 @@ def _spec_for(job: Row, index: _Index) -> JobDagSpec:
                 "action_params.destination_ids",
                 f"existing destinations; unknown: {', '.join(missing)}",
             )
-        destinations = tuple(index.destination(d) for d in sorted(set(wanted)))
+        destinations = tuple(index.destination(d) for d in sorted(set(wanted)) if index.enabled(d))
+        dead_letter_ids: tuple[str, ...] = ()
+        disabled = tuple(sorted(d for d in set(wanted) if not index.enabled(d)))
         route_ids = []
     else:
-        destinations = index.route_targets(route_ids)
+        destinations, dead_letter_ids, disabled = index.route_targets(route_ids)
     return JobDagSpec(
         job_id=job_id,
         dag_id=dag_id_for(job_id),
@@ -257,6 +283,8 @@ def _spec_for(job: Row, index: _Index) -> JobDagSpec:
         has_run_condition=bool(params.get("run_condition")),
         notify_on_success=bool(targets["success"]),
         notify_on_failure=bool(targets["failure"]),
+        dead_letter_destinations=dead_letter_ids,
+        disabled_destinations=disabled,
     )
 
 

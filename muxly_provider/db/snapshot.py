@@ -87,7 +87,7 @@ FACTORY_COLUMNS: Mapping[str, tuple[str, ...]] = {
         "timeout_seconds",
     ),
     "connectors": ("id", "name", "connector_type", "enabled", "auth_settings", "connection_settings"),
-    "destinations": ("id", "name", "destination_type"),
+    "destinations": ("id", "name", "destination_type", "enabled"),
     "routes": ("id", "name", "connector_id", "enabled", "error_handling"),
     "route_rules": ("route_id", "rule_id"),
     "rule_destinations": ("rule_id", "destination_id"),

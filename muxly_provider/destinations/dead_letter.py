@@ -61,6 +61,24 @@ def letter_records(letter: DeadLetter, run: RunInfo) -> list[Record]:
     ]
 
 
+def complete_letter(letter: Record, run: RunInfo) -> Record:
+    """A router's transformation-failure letter (``{"record", "error", "rule_id", "route_id",
+    "transformation_id"}``) in the shape of :func:`letter_records` (``destination_id`` and ``batch_index`` are
+    ``None``: no destination was tried)."""
+    return {
+        "record": letter.get("record"),
+        "error": letter.get("error"),
+        "destination_id": None,
+        "batch_index": None,
+        "job_id": run.job_id,
+        "dag_id": run.dag_id,
+        "run_id": run.run_id,
+        "route_id": letter.get("route_id"),
+        "rule_id": letter.get("rule_id"),
+        "transformation_id": letter.get("transformation_id"),
+    }
+
+
 def letter_id(run: RunInfo, destination_id: str, batch_index: int) -> str:
     """The stable id of the dead letter of one batch of one destination in one run."""
     raw = f"{run.dag_id}\n{run.run_id}\n{destination_id}\n{batch_index}"

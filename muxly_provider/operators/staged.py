@@ -1,8 +1,11 @@
-"""The staged shape of a job's DAG (ARCHITECTURE 5-6): extract -> one delivery task per destination -> cleanup.
+"""The staged shape of a job's DAG (ARCHITECTURE 5-6).
 
-``extract`` fetches the connector's records and stages them under ``[muxly] staging_path`` (XCom carries only
-the manifest); each ``deliver__<destination>`` routes the staged records and delivers its destination's share,
-with its own retries; ``cleanup`` removes the staged batches once every delivery succeeded.
+``extract`` fetches the connector's records, routes them once and stages each destination's share under
+``[muxly] staging_path`` (XCom carries only the run manifest); each ``deliver__<destination>`` reads only its
+share and delivers it with its own retries; ``dead_letters`` (when a route names a dead-letter destination)
+runs after every delivery finished, failed or not, and sends what they refused to the dead-letter
+destination; ``cleanup`` removes the staged records once every task before it succeeded. See
+:mod:`muxly_provider.runtime.runner` for the phases and ``docs/jobs.md`` for the run's outcome.
 """
 
 from __future__ import annotations
@@ -12,98 +15,184 @@ from typing import Any
 
 from airflow.sdk import BaseOperator
 
+from muxly_provider.dag_factory.naming import delivery_task_id
 from muxly_provider.operators.job import describe_error, finish, prepare
 
 EXTRACT_TASK_ID = "extract"
+DEAD_LETTERS_TASK_ID = "dead_letters"
+CLEANUP_TASK_ID = "cleanup"
+
+__all__ = [
+    "CLEANUP_TASK_ID",
+    "DEAD_LETTERS_TASK_ID",
+    "EXTRACT_TASK_ID",
+    "MuxlyCleanupOperator",
+    "MuxlyDeadLetterOperator",
+    "MuxlyDeliverOperator",
+    "MuxlyExtractOperator",
+    "delivery_task_id",
+]
 
 
-def delivery_task_id(destination_id: str) -> str:
-    """The task id of a destination's delivery task."""
-    import re
+class _Outcome:
+    """What :func:`~muxly_provider.operators.job.finish` records for one task."""
 
-    return "deliver__" + re.sub(r"[^A-Za-z0-9_.-]", "_", destination_id)[:200]
+    def __init__(self, result: dict[str, Any], failed: list[str], records_in: int = 0) -> None:
+        self.result = result
+        self.failed_destinations = failed
+        self.records_in = records_in
+
+    def as_result(self) -> dict[str, Any]:
+        return dict(self.result)
 
 
 class MuxlyExtractOperator(BaseOperator):
-    """Fetch a job's records and stage them; return the manifest.
+    """Fetch a job's records, route them once and stage each destination's share; return the run manifest.
 
     :param job_id: the id of the ``scheduler_jobs`` row
-    :param batch_size: records fetched and staged at once
+    :param batch_size: records fetched at once
+    :param dead_letters_task: whether the DAG has a ``dead_letters`` task (transformation failures are then
+        staged for it; without one they go to the ``dead_letters`` table)
     """
 
     template_fields: Sequence[str] = ("job_id",)
     ui_color = "#d9ecff"
 
-    def __init__(self, *, job_id: str, batch_size: int = 1000, **kwargs: Any) -> None:
+    def __init__(
+        self, *, job_id: str, batch_size: int = 1000, dead_letters_task: bool = False, **kwargs: Any
+    ) -> None:
         super().__init__(**kwargs)
         self.job_id = job_id
         self.batch_size = batch_size
+        self.dead_letters_task = dead_letters_task
 
     def execute(self, context: Any) -> dict[str, Any]:
-        """Stage the connector's batches; record ``records_in``."""
+        """Stage the shares; record ``records_in``, the router's counts and ``skipped_disabled``."""
         from muxly_provider.connectors.registry import get_connector_class
-        from muxly_provider.runtime import staging
+        from muxly_provider.destinations.dead_letter import TableDeadLetterStore
+        from muxly_provider.runtime.runner import route_and_stage
 
         job = prepare(self, context, self.job_id, mark_running=True)
         connector = get_connector_class(job.runtime.connector.connector_type)(
             job.runtime.connector, batch_size=self.batch_size
         )
         try:
-            manifest = staging.stage(connector.fetch(job.params.get("data_spec") or {}), job.run)
+            manifest, routing = route_and_stage(
+                job.runtime,
+                job.run,
+                connector.fetch(job.params.get("data_spec") or {}),
+                stage_letters=self.dead_letters_task,
+            )
         except Exception as exc:
             job.record(result={"error": describe_error(exc)})
             raise
         finally:
             connector.close()
-        job.record(result={"records_in": manifest["records_in"], "staged_batches": len(manifest["batches"])})
+        targets = sorted(set(manifest["dead_letter_targets"].values()) | set(manifest["letters"]))
+        result = routing.as_result(", ".join(targets) or TableDeadLetterStore.name)
+        job.record(result=result)
         self.log.info(
-            "Staged %s records in %s batches at %s",
-            manifest["records_in"],
-            len(manifest["batches"]),
+            "Routed %s records once in %.3f s; staged shares %s at %s",
+            routing.records_in,
+            routing.route_seconds,
+            {d: m["records"] for d, m in manifest["shares"].items()},
             manifest["uri"],
         )
         return manifest
 
 
 class MuxlyDeliverOperator(BaseOperator):
-    """Route the staged records and deliver one destination's share.
+    """Deliver one destination's staged share.
 
     :param job_id: the id of the ``scheduler_jobs`` row
     :param destination_id: the destination this task delivers to
+    :param dead_letters_task: whether the DAG has a ``dead_letters`` task (failed batches are then staged for
+        it when a route names a dead-letter destination; otherwise they go to the ``dead_letters`` table)
     """
 
     template_fields: Sequence[str] = ("job_id",)
     ui_color = "#e5f5e0"
 
-    def __init__(self, *, job_id: str, destination_id: str, **kwargs: Any) -> None:
+    def __init__(
+        self, *, job_id: str, destination_id: str, dead_letters_task: bool = False, **kwargs: Any
+    ) -> None:
         super().__init__(**kwargs)
         self.job_id = job_id
         self.destination_id = destination_id
+        self.dead_letters_task = dead_letters_task
 
     def execute(self, context: Any) -> dict[str, Any]:
         """Deliver; fail (and so retry on its own) when the destination failed."""
-        from muxly_provider.runtime import staging
-        from muxly_provider.runtime.runner import run_job
+        from muxly_provider.runtime.runner import deliver_share
 
         manifest = context["ti"].xcom_pull(task_ids=EXTRACT_TASK_ID)
         job = prepare(self, context, self.job_id, mark_running=False)
         try:
-            outcome = run_job(
-                job.runtime,
-                job.run,
-                {},
-                batches=staging.read_batches(manifest),
-                only=frozenset({self.destination_id}),
+            counts = deliver_share(
+                job.runtime, job.run, manifest, self.destination_id, stage_letters=self.dead_letters_task
             )
         except Exception as exc:
             job.record(result={"error": describe_error(exc)})
             raise
-        outcome.records_in = int(manifest["records_in"])
-        return finish(self, job, outcome)
+        totals = {"routed": counts.routed, "delivered": counts.delivered, "lost": counts.lost}
+        result = {"destinations": {self.destination_id: counts.as_dict()}, **totals}
+        failed = [self.destination_id] if counts.error else []
+        return finish(self, job, _Outcome(result, failed, int(manifest["records_in"])))
+
+
+class MuxlyDeadLetterOperator(BaseOperator):
+    """Send what the deliveries refused (and transformation failures) to the routes' dead-letter destinations.
+
+    Runs when every delivery finished, failed or not (``trigger_rule="all_done"``); fails when a dead-letter
+    destination failed too (its letters are then in the ``dead_letters`` table).
+
+    :param job_id: the id of the ``scheduler_jobs`` row
+    """
+
+    template_fields: Sequence[str] = ("job_id",)
+    ui_color = "#fde0dd"
+
+    def __init__(self, *, job_id: str, **kwargs: Any) -> None:
+        kwargs.setdefault("trigger_rule", "all_done")
+        super().__init__(**kwargs)
+        self.job_id = job_id
+
+    def execute(self, context: Any) -> dict[str, Any] | None:
+        """Deliver the letters; record the dead-letter destinations' counts."""
+        from muxly_provider.exceptions import MuxlyDestinationError
+        from muxly_provider.runtime.runner import deliver_dead_letters
+
+        manifest = context["ti"].xcom_pull(task_ids=EXTRACT_TASK_ID)
+        if not manifest:
+            self.log.info("Nothing was staged (extract did not succeed): no dead letters")
+            return None
+        job = prepare(self, context, self.job_id, mark_running=False)
+        try:
+            letters, unfinished = deliver_dead_letters(job.runtime, job.run, manifest)
+        except Exception as exc:
+            job.record(result={"error": describe_error(exc)})
+            raise
+        result: dict[str, Any] = {
+            "destinations": {d: o.as_dict() for d, o in unfinished.items()},
+            "dead_letter_destinations": {d: o.as_dict() for d, o in letters.items()},
+        }
+        # Only a failing dead-letter destination fails this task: the deliveries' own failures already
+        # failed theirs (and so the run).
+        failed = sorted(d for d, o in letters.items() if o.error)
+        if failed:
+            result["error"] = (
+                f"dead-letter destination(s) {', '.join(failed)} failed: their letters are in the "
+                "dead_letters table"
+            )
+        job.record(result=result)
+        self.log.info("Dead letters: %s", result["dead_letter_destinations"])
+        if failed:
+            raise MuxlyDestinationError(result["error"])
+        return result
 
 
 class MuxlyCleanupOperator(BaseOperator):
-    """Remove the run's staged batches (after every delivery succeeded)."""
+    """Remove the run's staged records (after every delivery, and the dead letters, succeeded)."""
 
     def execute(self, context: Any) -> None:
         """Delete the staged folder."""
@@ -111,4 +200,4 @@ class MuxlyCleanupOperator(BaseOperator):
 
         manifest = context["ti"].xcom_pull(task_ids=EXTRACT_TASK_ID)
         if manifest:
-            staging.cleanup(manifest)
+            staging.cleanup(str(manifest["uri"]))

@@ -1,319 +1,392 @@
-"""Stream one run: connector batches -> router -> per-destination batches -> destinations, with dead letters.
+"""One run of a job in three phases: route once and stage, deliver each share, send the dead letters on.
 
-Memory stays bounded: each destination buffers at most its ``batch_size`` records before writing them.
+1. :func:`route_and_stage` (the ``extract`` task): the connector's records go through the job's routes exactly
+   once (conditions, transformations, joins; or straight to ``destination_ids`` for ``export``), and each
+   destination's share is staged apart (:mod:`muxly_provider.runtime.staging`). Records routed to a disabled
+   destination are counted in ``skipped_disabled``; transformation failures of a route in ``dead_letter`` mode
+   are staged as letters of its dead-letter destination.
+2. :func:`deliver_share` (one ``deliver__<destination>`` task each): reads only its share and delivers it
+   (:class:`~muxly_provider.runtime.delivery.Delivery`); what the destination still refuses after its retries
+   is staged as letters when one of the destination's routes names a ``dead_letter_destination_id``, and goes
+   to the ``dead_letters`` table otherwise.
+3. :func:`deliver_dead_letters` (the ``dead_letters`` task, after every delivery finished, failed or not):
+   sends every staged letter to its dead-letter destination; what that destination refuses goes to the
+   ``dead_letters`` table.
 
-Per destination (:class:`_Channel`):
-
-* records are cut into batches of the destination's ``batch_size``; a batch that fails is tried again
-  ``retry_count`` times with exponential backoff (``retry_backoff_seconds``, doubling), unless the error is
-  permanent (a ``4xx`` answer, a bad template, a constraint violation) or the destination retries by itself;
-* a batch that still fails goes, with its error, to the dead-letter store: the route's
-  ``dead_letter_destination_id`` when the destination is reached through a route in ``dead_letter`` mode,
-  otherwise (and when that destination fails too) Muxly's ``dead_letters`` table;
-* after a failure that looks like an outage (retryable), the destination is *down* for the rest of the run: its
-  later batches go straight to the dead-letter store instead of waiting through retries again;
-* the other destinations are never affected.
-
-So for every destination ``routed == delivered + dead_lettered + lost``, where ``lost`` is non-zero only when
-the dead-letter store itself failed. A destination with an error fails the task afterwards (the operator
-raises), so Airflow retries the run per the job's policy; idempotent destinations overwrite, and the dead
-letters of batches a retry delivers are deleted.
+:func:`run_job` runs the three phases in one process (the single ``run_job`` task): there is one routing code
+path and one delivery code path. For every destination ``routed == delivered + dead_lettered + lost``;
+``lost`` is non-zero only when the last-resort store failed as well.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from muxly_provider.connectors.registry import get_connector_class
-from muxly_provider.destinations.base import (
-    MuxlyDeliveryError,
-    MuxlyDestination,
-    Record,
-    RunInfo,
-    redact,
-    secret_fragments,
-)
+from muxly_provider.destinations.base import Record, RunInfo
 from muxly_provider.destinations.dead_letter import (
     DeadLetter,
     DeadLetterStore,
     TableDeadLetterStore,
+    complete_letter,
     letter_records,
 )
-from muxly_provider.destinations.registry import get_destination_class
-from muxly_provider.exceptions import MuxlyError
+from muxly_provider.runtime import staging
+from muxly_provider.runtime.delivery import (
+    Delivery,
+    DestinationOutcome,
+    StagedLetterStore,
+)
 from muxly_provider.runtime.loading import JobRuntime
 
 log = logging.getLogger(__name__)
 
 DEFAULT_BATCH_SIZE = 1000
-MAX_RETRY_DELAY_SECONDS = 60.0
+_Delivery = Delivery  # the name benchmarks/bench_destinations.py imports
+
+__all__ = [
+    "DEFAULT_BATCH_SIZE",
+    "DestinationOutcome",
+    "RunOutcome",
+    "deliver_dead_letters",
+    "deliver_share",
+    "route_and_stage",
+    "run_job",
+]
 
 
 @dataclass
-class DestinationOutcome:
-    """Counts of one destination in one run (``routed == delivered + dead_lettered + lost``)."""
+class RouteOutcome:
+    """What routing a run did (the ``extract`` task's part of ``job_executions.result``)."""
 
-    routed: int = 0
-    delivered: int = 0
-    dead_lettered: int = 0
-    lost: int = 0
-    batches: int = 0
-    retries: int = 0
-    error: str | None = None
-    outputs: list[str] = field(default_factory=list)
+    records_in: int = 0
+    routed: dict[str, int] = field(default_factory=dict)
+    skipped_disabled: dict[str, int] = field(default_factory=dict)
+    router_stats: dict[str, Any] = field(default_factory=dict)
+    route_seconds: float = 0.0
+    transform_letters: int = 0
 
-    @property
-    def failed(self) -> int:
-        """Records not delivered (dead-lettered or lost)."""
-        return self.dead_lettered + self.lost
-
-    def as_dict(self) -> dict[str, Any]:
-        data: dict[str, Any] = {
-            "routed": self.routed,
-            "delivered": self.delivered,
-            "failed": self.failed,
-            "dead_lettered": self.dead_lettered,
-            "batches": self.batches,
+    def as_result(self, store: str) -> dict[str, Any]:
+        """The keys the extract task merges into ``job_executions.result``."""
+        return {
+            "records_in": self.records_in,
+            "routed": sum(self.routed.values()),
+            "delivered": 0,
+            "lost": 0,
+            "destinations": {
+                d: DestinationOutcome(routed=n).as_dict() for d, n in sorted(self.routed.items())
+            },
+            "unmatched": int(self.router_stats.get("unmatched", 0)),
+            "filtered": int(self.router_stats.get("filtered", 0)),
+            "failed_records": int(self.router_stats.get("failed", 0)),
+            "dead_lettered": self.transform_letters,
+            "dead_letters": {"transform": self.transform_letters, "delivery": 0, "store": store},
+            "skipped_disabled": dict(sorted(self.skipped_disabled.items())),
+            "route_seconds": round(self.route_seconds, 3),
         }
-        if self.lost:
-            data["lost"] = self.lost
-        if self.retries:
-            data["retries"] = self.retries
-        if self.error:
-            data["error"] = self.error
-        if self.outputs:
-            data["outputs"] = self.outputs
-        return data
 
 
 @dataclass
 class RunOutcome:
-    """What a run did; ``as_result()`` is merged into ``job_executions.result``."""
+    """What a whole run did (the single-task path, and the tests); ``as_result()`` goes into the row."""
 
     records_in: int = 0
     destinations: dict[str, DestinationOutcome] = field(default_factory=dict)
-    router_stats: dict[str, Any] = field(default_factory=dict)
+    dead_letter_destinations: dict[str, DestinationOutcome] = field(default_factory=dict)
+    route: RouteOutcome = field(default_factory=RouteOutcome)
     duration_seconds: float = 0.0
     dead_letter_store: str = TableDeadLetterStore.name
 
     @property
+    def router_stats(self) -> dict[str, Any]:
+        """The router's counters."""
+        return self.route.router_stats
+
+    @property
     def failed_destinations(self) -> list[str]:
-        return sorted(d for d, o in self.destinations.items() if o.error)
+        """Destinations (dead-letter destinations included) that failed."""
+        failed = {d for d, o in self.destinations.items() if o.error}
+        failed |= {d for d, o in self.dead_letter_destinations.items() if o.error}
+        return sorted(failed)
 
     def as_result(self) -> dict[str, Any]:
-        delivery_letters = sum(o.dead_lettered for o in self.destinations.values())
-        transform_letters = int(self.router_stats.get("dead_lettered", 0))
-        return {
-            "records_in": self.records_in,
-            "routed": sum(o.routed for o in self.destinations.values()),
-            "delivered": sum(o.delivered for o in self.destinations.values()),
-            "destinations": {d: o.as_dict() for d, o in sorted(self.destinations.items())},
-            "unmatched": int(self.router_stats.get("unmatched", 0)),
-            "dead_lettered": transform_letters + delivery_letters,
-            "dead_letters": {
-                "transform": transform_letters,
-                "delivery": delivery_letters,
-                "store": self.dead_letter_store,
-            },
-            "lost": sum(o.lost for o in self.destinations.values()),
-            "filtered": int(self.router_stats.get("filtered", 0)),
-            "failed_records": int(self.router_stats.get("failed", 0)),
-            "task_duration_seconds": round(self.duration_seconds, 3),
-        }
-
-
-class _Channel:
-    """One open destination of a run: its buffer, batch numbers, state and counts."""
-
-    def __init__(
-        self, dest_id: str, destination: MuxlyDestination | None, outcome: DestinationOutcome
-    ) -> None:
-        self.id = dest_id
-        self.destination = destination
-        self.outcome = outcome
-        self.buffer: list[Record] = []
-        self.next_batch = 0
-        self.down: str | None = None if destination is not None else (outcome.error or "not available")
-        self.failed_batches: set[int] = set()
-        self.dead_letter_to: str | None = None
-        self.batch_size = destination.batch_size if destination is not None else 1000
-
-
-class _Delivery:
-    """The open destinations of a run, isolating each one's failure (see the module docstring)."""
-
-    def __init__(
-        self, runtime: JobRuntime, run: RunInfo, outcome: RunOutcome, store: DeadLetterStore
-    ) -> None:
-        self.run = run
-        self.outcome = outcome
-        self.store = store
-        self.channels: dict[str, _Channel] = {}
-        outcome.dead_letter_store = store.name
-        for dest_id, context in runtime.destinations.items():
-            counts = outcome.destinations[dest_id] = DestinationOutcome()
-            _mask(secret_fragments(context.config))
-            destination: MuxlyDestination | None = None
-            try:
-                destination = get_destination_class(context.destination_type)(context, run)
-            except MuxlyError as exc:
-                counts.error = redact(str(exc), secret_fragments(context.config))
-            self.channels[dest_id] = _Channel(dest_id, destination, counts)
-        for dest_id in runtime.disabled_destinations:
-            counts = outcome.destinations[dest_id] = DestinationOutcome(error="destination is disabled")
-            self.channels[dest_id] = _Channel(dest_id, None, counts)
-        for route in runtime.routes:
-            target = route.error_handling.dead_letter_destination_id
-            if route.error_handling.mode != "dead_letter" or not target:
-                continue
-            for rule in route.rules:
-                for dest_id in rule.destination_ids:
-                    channel = self.channels.get(dest_id)
-                    if channel is not None and dest_id != target and channel.dead_letter_to is None:
-                        channel.dead_letter_to = target
-
-    def _channel(self, dest_id: str) -> _Channel:
-        channel = self.channels.get(dest_id)
-        if channel is None:
-            counts = self.outcome.destinations[dest_id] = DestinationOutcome(error="unknown destination")
-            channel = self.channels[dest_id] = _Channel(dest_id, None, counts)
-        return channel
-
-    def send(self, routed: Mapping[str, list[Record]]) -> None:
-        """Buffer each destination's records and write every full batch."""
-        for dest_id, records in routed.items():
-            if records:
-                self._add(self._channel(dest_id), records)
-
-    def _add(self, channel: _Channel, records: list[Record]) -> None:
-        channel.outcome.routed += len(records)
-        channel.buffer.extend(records)
-        size = channel.batch_size
-        if len(channel.buffer) >= size:
-            full = len(channel.buffer) - len(channel.buffer) % size
-            pending, channel.buffer = channel.buffer[:full], channel.buffer[full:]
-            for start in range(0, full, size):
-                self._write(channel, pending[start : start + size])
-
-    def flush(self) -> None:
-        """Write every buffer's remainder (dead-letter destinations last: flushing may add letters)."""
-        for _ in range(3):
-            pending = [c for c in self.channels.values() if c.buffer]
-            if not pending:
-                return
-            pending.sort(key=lambda c: any(o.dead_letter_to == c.id for o in self.channels.values()))
-            for channel in pending:
-                batch, channel.buffer = channel.buffer, []
-                if batch:
-                    self._write(channel, batch)
-
-    def _write(self, channel: _Channel, batch: list[Record]) -> None:
-        index = channel.next_batch
-        channel.next_batch += 1
-        channel.outcome.batches += 1
-        destination = channel.destination
-        if destination is None or channel.down is not None:
-            self._dead_letter(channel, index, batch, f"not attempted: {channel.down}")
-            return
-        tries = 1 if destination.retries_itself else 1 + destination.retry_count
-        for attempt in range(1, tries + 1):
-            destination.batch_index = index
-            try:
-                destination.write_batch(batch)
-            except MuxlyDeliveryError as exc:
-                if exc.delivered:
-                    channel.outcome.delivered += exc.delivered
-                    batch = batch[exc.delivered :]
-                message, retryable = str(exc), exc.retryable
-            except Exception as exc:
-                message = f"destination {channel.id!r}: {destination.describe(exc)}"
-                retryable = True
-            else:
-                channel.outcome.delivered += len(batch)
-                return
-            if not retryable or attempt == tries:
-                break
-            delay = min(MAX_RETRY_DELAY_SECONDS, destination.retry_backoff_seconds * 2 ** (attempt - 1))
-            log.warning(
-                "Muxly: %s; batch %d: try %d of %d in %.1f s", message, index, attempt + 1, tries, delay
-            )
-            channel.outcome.retries += 1
-            time.sleep(delay)
-        log.error(
-            "Muxly: %s; batch %d (%d records) goes to the dead-letter store", message, index, len(batch)
+        """The run's counts (see ``docs/jobs.md``, job_executions)."""
+        result = self.route.as_result(self.dead_letter_store)
+        delivery_letters = sum(o.dead_lettered + o.lost for o in self.destinations.values())
+        result.update(
+            records_in=self.records_in,
+            routed=sum(o.routed for o in self.destinations.values()),
+            delivered=sum(o.delivered for o in self.destinations.values()),
+            lost=sum(o.lost for o in self.destinations.values()),
+            destinations={d: o.as_dict() for d, o in sorted(self.destinations.items())},
+            dead_lettered=self.route.transform_letters + delivery_letters,
+            task_duration_seconds=round(self.duration_seconds, 3),
         )
-        channel.outcome.error = message
-        if retryable:
-            channel.down = message
-        self._dead_letter(channel, index, batch, message)
-
-    def _dead_letter(self, channel: _Channel, index: int, records: list[Record], error: str) -> None:
-        channel.failed_batches.add(index)
-        letter = DeadLetter(destination_id=channel.id, batch_index=index, records=records, error=error)
-        target = self.channels.get(channel.dead_letter_to or "")
-        if target is not None and target.down is None and target.destination is not None:
-            channel.outcome.dead_lettered += len(records)
-            self._add(target, letter_records(letter, self.run))
-            return
-        try:
-            self.store.put(letter)
-        except Exception as exc:
-            channel.outcome.lost += len(records)
-            problem = redact(f"{type(exc).__name__}: {exc}", _all_fragments(self))
-            channel.outcome.error = f"{error}; the dead-letter store failed too ({problem})"
-            log.error("Muxly: dead-letter store %s failed: %s", self.store.name, problem)
-        else:
-            channel.outcome.dead_lettered += len(records)
-
-    def commit(self) -> None:
-        """Commit every destination; then forget earlier tries' letters of batches delivered now."""
-        for dest_id, channel in self.channels.items():
-            destination = channel.destination
-            if destination is None:
-                continue
-            counts = channel.outcome
-            try:
-                counts.outputs = destination.commit()
-            except Exception as exc:
-                message = exc if isinstance(exc, MuxlyError) else destination.describe(exc)
-                counts.error = f"destination {dest_id!r}: commit failed: {message}"
-                counts.lost += counts.delivered
-                counts.delivered = 0
-                destination.abort()
-                continue
-            if counts.lost:
-                continue
-            try:
-                self.store.resolve(dest_id, channel.failed_batches)
-            except Exception as exc:
-                log.warning("Muxly: could not clear old dead letters of %s: %s", dest_id, type(exc).__name__)
-
-    def abort(self) -> None:
-        for channel in self.channels.values():
-            if channel.destination is not None:
-                channel.destination.abort()
+        result["dead_letters"]["delivery"] = delivery_letters
+        if self.dead_letter_destinations:
+            result["dead_letter_destinations"] = {
+                d: o.as_dict() for d, o in sorted(self.dead_letter_destinations.items())
+            }
+        return result
 
 
-def _all_fragments(delivery: _Delivery) -> list[str]:
-    fragments: list[str] = []
-    for channel in delivery.channels.values():
-        if channel.destination is not None:
-            fragments.extend(secret_fragments(channel.destination.context.config))
-    return fragments
+def dead_letter_targets(runtime: JobRuntime) -> dict[str, str]:
+    """Which dead-letter destination takes what each destination refuses: ``{destination: dead-letter dest}``.
+
+    A destination reached through a route that names an enabled ``dead_letter_destination_id`` (any mode)
+    dead-letters there; reached through several such routes, the first route by id decides.
+    """
+    targets: dict[str, str] = {}
+    for route in sorted(runtime.routes, key=lambda r: r.id):
+        handling = route.error_handling
+        target = handling.dead_letter_destination_id
+        if not target or target not in runtime.destinations:
+            continue
+        reached = {d for rule in route.rules for d in rule.destination_ids}
+        if handling.default_destination_id:
+            reached.add(handling.default_destination_id)
+        for dest_id in sorted(reached - {target}):
+            targets.setdefault(dest_id, target)
+    return targets
 
 
-def _mask(fragments: list[str]) -> None:
-    """Mask destination secrets (and the URL parts libraries quote) in task logs."""
-    try:
-        from airflow.sdk.log import mask_secret
-    except ImportError:  # pragma: no cover - without the task SDK nothing logs through Airflow
+def _regular_targets(runtime: JobRuntime) -> set[str]:
+    ids = set(runtime.export_destination_ids)
+    for route in runtime.routes:
+        ids.update(d for rule in route.rules for d in rule.destination_ids)
+        if route.error_handling.default_destination_id:
+            ids.add(route.error_handling.default_destination_id)
+    return ids
+
+
+def route_batches(
+    runtime: JobRuntime, batches: Iterable[list[Record]], outcome: RouteOutcome
+) -> Iterator[Mapping[str, list[Record]]]:
+    """THE routing code path: each batch of records routed once, as ``{destination id: records}``.
+
+    ``export`` sends every record to each of ``destination_ids`` (same list object: never modify it).
+    Counters (records in, router stats, time spent routing) accumulate in ``outcome``.
+    """
+    from muxly_provider.routing import Router
+    from muxly_provider.runtime.loading import lookup_loader
+
+    if runtime.action_type == "export":
+        for batch in batches:
+            outcome.records_in += len(batch)
+            yield {dest_id: batch for dest_id in runtime.export_destination_ids}
         return
-    for fragment in fragments:
-        mask_secret(fragment)
+    router = Router(runtime.routes, lookup_loader=lookup_loader())
+    clock = time.perf_counter
+    for batch in batches:
+        outcome.records_in += len(batch)
+        started = clock()
+        routed = router.route_batch(batch)
+        outcome.route_seconds += clock() - started
+        yield routed
+    yield router.finish()
+    outcome.router_stats = router.stats.as_dict()
+
+
+def route_and_stage(
+    runtime: JobRuntime,
+    run: RunInfo,
+    batches: Iterable[list[Record]],
+    *,
+    stage_letters: bool = True,
+    letter_table: DeadLetterStore | None = None,
+) -> tuple[dict[str, Any], RouteOutcome]:
+    """Route the records once and stage each destination's share; return the run manifest and the counts.
+
+    :param runtime: the job's loaded configuration
+    :param run: the run
+    :param batches: the connector's records
+    :param stage_letters: stage transformation failures for a ``dead_letters`` task (``False`` when the DAG
+        has none: they go to the ``dead_letters`` table at once)
+    :param letter_table: the last-resort store (default: Muxly's ``dead_letters`` table)
+    """
+    folder = staging.run_folder(run)
+    staging.reset(folder)  # a retried extract starts over
+    folder.mkdir(parents=True, exist_ok=True)
+    outcome = RouteOutcome()
+    targets = dead_letter_targets(runtime) if stage_letters else {}
+    regular = _regular_targets(runtime)
+    disabled = runtime.disabled_destinations
+    letter_only = {
+        r.error_handling.dead_letter_destination_id
+        for r in runtime.routes
+        if r.error_handling.dead_letter_destination_id
+    } - regular
+    export = runtime.action_type == "export"
+    shares = staging.ShareWriter(folder, "export" if export else "shares")
+    letters = staging.ShareWriter(folder, "letters")
+    table: DeadLetterStore | None = letter_table
+    table_batches = 0
+    for routed in route_batches(runtime, batches, outcome):
+        if export:
+            first = next(iter(routed.values()), None)
+            if first:
+                shares.add("export", first)
+            for dest_id, records in routed.items():
+                outcome.routed[dest_id] = outcome.routed.get(dest_id, 0) + len(records)
+            continue
+        for dest_id, records in routed.items():
+            if not records:
+                continue
+            if dest_id in letter_only:
+                outcome.transform_letters += len(records)
+                records = [complete_letter(letter, run) for letter in records]
+                if stage_letters and dest_id not in disabled:
+                    letters.add(dest_id, records)
+                    continue
+                table = table or TableDeadLetterStore(run)
+                reason = "disabled" if dest_id in disabled else "not run in this DAG shape"
+                table.put(
+                    DeadLetter(
+                        destination_id=dest_id,
+                        batch_index=table_batches,
+                        records=records,
+                        error=f"dead-letter destination {dest_id!r} is {reason}: letters kept here",
+                    )
+                )
+                table_batches += 1
+            elif dest_id in disabled:
+                outcome.skipped_disabled[dest_id] = outcome.skipped_disabled.get(dest_id, 0) + len(records)
+            else:
+                outcome.routed[dest_id] = outcome.routed.get(dest_id, 0) + len(records)
+                shares.add(dest_id, records)
+    for dest_id, count in sorted(outcome.skipped_disabled.items()):
+        log.warning("Muxly: %d records routed to disabled destination %s were skipped", count, dest_id)
+    staged = shares.close()
+    share_of = {d: staged["export"] for d in runtime.export_destination_ids} if export and staged else staged
+    for dest_id in (
+        regular - disabled
+    ):  # every destination gets its delivery (and commit), with or without records
+        share_of.setdefault(dest_id, {"path": None, "batches": 0, "records": 0})
+        outcome.routed.setdefault(dest_id, 0)
+    manifest: dict[str, Any] = {
+        "uri": str(folder),
+        "records_in": outcome.records_in,
+        "shares": {d: m for d, m in sorted(share_of.items()) if d not in disabled},
+        "letters": letters.close(),
+        "dead_letter_targets": targets,
+    }
+    return manifest, outcome
+
+
+def deliver_share(
+    runtime: JobRuntime,
+    run: RunInfo,
+    manifest: Mapping[str, Any],
+    dest_id: str,
+    table: DeadLetterStore | None = None,
+    *,
+    stage_letters: bool = True,
+) -> DestinationOutcome:
+    """Deliver one destination's staged share; record the try's result for the ``dead_letters`` task.
+
+    :param manifest: the run manifest of :func:`route_and_stage`
+    :param dest_id: the destination
+    :param table: the last-resort store (default: Muxly's ``dead_letters`` table)
+    :param stage_letters: stage failed batches for the ``dead_letters`` task when the destination has a
+        dead-letter destination (``False`` when the DAG has no such task: they go to ``table``)
+    """
+    uri = str(manifest["uri"])
+    target = manifest.get("dead_letter_targets", {}).get(dest_id) if stage_letters else None
+    result = staging.result_path(uri, dest_id)
+    if result.exists():
+        result.unlink()
+    staging.reset(staging.failed_folder(uri, dest_id))
+    store: DeadLetterStore = (
+        StagedLetterStore(uri, run, target) if target else (table or TableDeadLetterStore(run))
+    )
+    context: Any = runtime.destinations.get(dest_id)
+    if context is None:
+        context = "destination is disabled" if dest_id in runtime.disabled_destinations else "unknown"
+    delivery = Delivery({dest_id: context}, run, store)
+    share = manifest["shares"].get(dest_id)
+    try:
+        for batch in staging.read_share(uri, share) if share else ():
+            delivery.send({dest_id: batch})
+        delivery.flush()
+        delivery.commit()
+    except BaseException:
+        delivery.abort()
+        raise
+    counts = delivery.outcomes[dest_id]
+    staging.write_json(
+        result,
+        {"counts": counts.as_dict(), "failed_batches": sorted(counts.failed_batches), "letters_to": target},
+    )
+    return counts
+
+
+def deliver_dead_letters(
+    runtime: JobRuntime, run: RunInfo, manifest: Mapping[str, Any], table: DeadLetterStore | None = None
+) -> tuple[dict[str, DestinationOutcome], dict[str, DestinationOutcome]]:
+    """Send every staged letter of the run to its dead-letter destination.
+
+    A destination whose delivery task left no result (killed, timed out, or it failed before delivering)
+    has its whole share dead-lettered, with that reason: nothing routed is lost.
+
+    :returns: the counts of the dead-letter destinations, and of destinations whose result was missing
+    """
+    uri = str(manifest["uri"])
+    targets: Mapping[str, str] = manifest.get("dead_letter_targets", {})
+    letter_shares: Mapping[str, Any] = manifest.get("letters", {})
+    dead_letter_ids = sorted(set(targets.values()) | set(letter_shares))
+    unfinished: dict[str, DestinationOutcome] = {}
+    outcomes: dict[str, DestinationOutcome] = {}
+    for target in dead_letter_ids:
+        context: Any = runtime.destinations.get(target)
+        if context is None:
+            context = "dead-letter destination is not available"
+        # A dead-letter destination that also has a share of its own writes its letters under another run
+        # key, so that its letters and its share never overwrite each other (files, S3 keys).
+        own_run = replace(run, run_id=f"{run.run_id}.dead_letters") if target in manifest["shares"] else run
+        delivery = Delivery({target: context}, own_run, table or TableDeadLetterStore(run))
+        try:
+            if target in letter_shares:
+                for batch in staging.read_share(uri, letter_shares[target]):
+                    delivery.send({target: batch})
+            for dest_id in sorted(d for d, t in targets.items() if t == target):
+                for batch in _letters_of(run, manifest, dest_id, unfinished):
+                    delivery.send({target: batch})
+            delivery.flush()
+            delivery.commit()
+        except BaseException:
+            delivery.abort()
+            raise
+        outcomes[target] = delivery.outcomes[target]
+    return outcomes, unfinished
+
+
+def _letters_of(
+    run: RunInfo,
+    manifest: Mapping[str, Any],
+    dest_id: str,
+    unfinished: dict[str, DestinationOutcome],
+) -> Iterator[list[Record]]:
+    uri = str(manifest["uri"])
+    share = manifest["shares"].get(dest_id)
+    if share is None:
+        return
+    result = staging.read_json(staging.result_path(uri, dest_id))
+    if result is not None:
+        folder = staging.failed_folder(uri, dest_id)
+        for index in result["failed_batches"]:
+            yield staging.read_batch(folder, int(index))
+        return
+    error = f"destination {dest_id!r}: its delivery task did not finish (killed, timed out or failed early)"
+    log.error("Muxly: %s; its %d staged records go to the dead-letter destination", error, share["records"])
+    unfinished[dest_id] = DestinationOutcome(
+        routed=int(share["records"]), dead_lettered=int(share["records"]), error=error
+    )
+    for index, batch in enumerate(staging.read_share(uri, share)):
+        yield letter_records(DeadLetter(dest_id, index, batch, error), run)
 
 
 def run_job(
@@ -324,9 +397,8 @@ def run_job(
     dead_letters: DeadLetterStore | None = None,
     *,
     batches: Iterable[list[Record]] | None = None,
-    only: frozenset[str] | None = None,
 ) -> RunOutcome:
-    """Fetch the connector's records and deliver them through the job's routes (or straight, for ``export``).
+    """Run the whole job in this process: the three phases of the module docstring, then clean up.
 
     A failed destination does not raise here: it shows in ``outcome.failed_destinations`` after the others
     were delivered, and the caller decides (the operator fails the task so that Airflow retries it).
@@ -335,53 +407,31 @@ def run_job(
     :param run: the run
     :param data_spec: the connector's ``data_spec`` for this run
     :param batch_size: records fetched from the connector at once
-    :param dead_letters: the dead-letter store (default: Muxly's ``dead_letters`` table)
-    :param batches: records already fetched (staged by the extract task) instead of the connector's
-    :param only: deliver to these destinations only (one delivery task per destination)
+    :param dead_letters: the last-resort store (default: Muxly's ``dead_letters`` table)
+    :param batches: records already fetched instead of the connector's
     """
-    from muxly_provider.routing import Router
-    from muxly_provider.runtime.loading import lookup_loader
-
     started = time.monotonic()
     outcome = RunOutcome()
-    if only is not None:
-        runtime = replace(
-            runtime,
-            destinations={k: v for k, v in runtime.destinations.items() if k in only},
-            disabled_destinations=runtime.disabled_destinations & only,
-            export_destination_ids=tuple(d for d in runtime.export_destination_ids if d in only),
-        )
+    table = dead_letters or TableDeadLetterStore(run)
+    outcome.dead_letter_store = table.name
     connector = None
     if batches is None:
         connector = get_connector_class(runtime.connector.connector_type)(
             runtime.connector, batch_size=batch_size
         )
         batches = connector.fetch(data_spec)
-    router = (
-        None if runtime.action_type == "export" else Router(runtime.routes, lookup_loader=lookup_loader())
-    )
-    delivery = _Delivery(runtime, run, outcome, dead_letters or TableDeadLetterStore(run))
-
-    def mine(routed: Mapping[str, list[Record]]) -> Mapping[str, list[Record]]:
-        return routed if only is None else {k: v for k, v in routed.items() if k in only}
-
     try:
-        for batch in batches:
-            outcome.records_in += len(batch)
-            if router is None:
-                delivery.send({dest_id: batch for dest_id in runtime.export_destination_ids})
-            else:
-                delivery.send(mine(router.route_batch(batch)))
-        if router is not None:
-            delivery.send(mine(router.finish()))
-            outcome.router_stats = router.stats.as_dict()
-        delivery.flush()
-        delivery.commit()
-    except BaseException:
-        delivery.abort()
-        raise
+        manifest, outcome.route = route_and_stage(runtime, run, batches, letter_table=table)
     finally:
         if connector is not None:
             connector.close()
-        outcome.duration_seconds = time.monotonic() - started
+    outcome.records_in = outcome.route.records_in
+    for dest_id in manifest["shares"]:
+        outcome.destinations[dest_id] = deliver_share(runtime, run, manifest, dest_id, table)
+    letters, unfinished = deliver_dead_letters(runtime, run, manifest, table)
+    outcome.dead_letter_destinations = letters
+    outcome.destinations.update(unfinished)
+    if not outcome.failed_destinations:
+        staging.cleanup(str(manifest["uri"]))
+    outcome.duration_seconds = time.monotonic() - started
     return outcome

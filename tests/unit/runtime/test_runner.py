@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Collection, Iterator, Mapping
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
@@ -18,7 +20,7 @@ from muxly_provider.destinations.base import (
 )
 from muxly_provider.destinations.dead_letter import DeadLetter
 from muxly_provider.routing.specs import ErrorHandlingSpec, RouteSpec, RuleSpec
-from muxly_provider.runtime import runner
+from muxly_provider.runtime import delivery, runner
 from muxly_provider.runtime.loading import JobRuntime
 
 RUN = RunInfo(
@@ -84,8 +86,8 @@ class MemoryStore:
 @pytest.fixture(autouse=True)
 def _fakes(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(runner, "get_connector_class", lambda _type: ListConnector)
-    monkeypatch.setattr(runner, "get_destination_class", lambda _type: MemoryDestination)
-    monkeypatch.setattr(runner.time, "sleep", lambda _seconds: None)
+    monkeypatch.setattr(delivery, "get_destination_class", lambda _type: MemoryDestination)
+    monkeypatch.setattr(delivery.time, "sleep", lambda _seconds: None)
 
 
 def _runtime(configs: dict[str, dict[str, Any]], routes: tuple[RouteSpec, ...] = ()) -> JobRuntime:
@@ -123,6 +125,7 @@ def test_each_destination_gets_batches_of_its_own_size() -> None:
         "delivered": 10,
         "failed": 0,
         "dead_lettered": 0,
+        "lost": 0,
         "batches": 4,
         "outputs": ["memory:a"],
     }
@@ -207,5 +210,69 @@ def test_route_dead_letter_destination_receives_delivery_failures() -> None:
     assert [letter["record"] for letter in letters] == RECORDS
     assert letters[0]["destination_id"] == "a" and "target refused" in letters[0]["error"]
     assert store.letters == []
-    assert outcome.destinations["dlq"].delivered == 10 and outcome.destinations["a"].dead_lettered == 10
+    assert "dlq" not in outcome.destinations
+    assert outcome.dead_letter_destinations["dlq"].delivered == 10
+    assert outcome.destinations["a"].dead_lettered == 10
     _check_invariant(outcome)
+
+
+def _dead_letter_route(targets: tuple[str, ...] = ("a",)) -> RouteSpec:
+    return RouteSpec(
+        id="r",
+        name="R",
+        rules=(RuleSpec(id="all", name="all", condition=None, destination_ids=targets),),
+        error_handling=ErrorHandlingSpec(mode="dead_letter", dead_letter_destination_id="dlq"),
+    )
+
+
+def test_a_failing_dead_letter_destination_leaves_the_letters_in_the_table() -> None:
+    store = MemoryStore()
+    configs = {"a": {"always_fail": True, "retry_count": 0}, "dlq": {"always_fail": True, "retry_count": 0}}
+    outcome = runner.run_job(_runtime(configs, routes=(_dead_letter_route(),)), RUN, {}, dead_letters=store)
+    assert outcome.destinations["a"].dead_lettered == 10
+    dlq = outcome.dead_letter_destinations["dlq"]
+    assert (dlq.routed, dlq.delivered, dlq.dead_lettered, dlq.lost) == (10, 0, 10, 0)
+    assert {letter.destination_id for letter in store.letters} == {"dlq"}
+    stored = [r for letter in store.letters for r in letter.records]
+    assert [r["record"] for r in stored] == RECORDS and all("target refused" in r["error"] for r in stored)
+    assert outcome.failed_destinations == ["a", "dlq"]
+    assert outcome.as_result()["lost"] == 0
+
+
+def test_disabled_destinations_are_counted_and_skipped_not_failed() -> None:
+    runtime = _runtime({"a": {}}, routes=(_dead_letter_route(("a", "off")),))
+    runtime = replace(runtime, disabled_destinations=frozenset({"off"}))
+    outcome = runner.run_job(runtime, RUN, {}, dead_letters=MemoryStore())
+    result = outcome.as_result()
+    assert result["skipped_disabled"] == {"off": 10}
+    assert "off" not in result["destinations"] and outcome.failed_destinations == []
+
+
+def test_a_delivery_that_never_finished_has_its_share_dead_lettered() -> None:
+    """The ``dead_letters`` task finds no result of ``a``'s delivery task (killed): nothing routed is lost."""
+    runtime = _runtime({"a": {}, "dlq": {}}, routes=(_dead_letter_route(),))
+    manifest, routing = runner.route_and_stage(runtime, RUN, ListConnector(runtime.connector).fetch({}))
+    assert routing.routed == {"a": 10} and manifest["dead_letter_targets"] == {"a": "dlq"}
+    letters, unfinished = runner.deliver_dead_letters(runtime, RUN, manifest, MemoryStore())
+    assert unfinished["a"].dead_lettered == 10 and "did not finish" in str(unfinished["a"].error)
+    written = [r for b in MemoryDestination.written["dlq"] for r in b]
+    assert [r["record"] for r in written] == RECORDS and letters["dlq"].delivered == 10
+
+
+def test_each_share_is_staged_once_and_read_alone() -> None:
+    routes = (
+        RouteSpec(
+            id="r",
+            name="R",
+            rules=(
+                RuleSpec(id="even", name="even", condition="id IN (0, 2, 4, 6, 8)", destination_ids=("a",)),
+                RuleSpec(id="all", name="all", condition=None, destination_ids=("b",)),
+            ),
+        ),
+    )
+    runtime = _runtime({"a": {}, "b": {}}, routes=routes)
+    manifest, _ = runner.route_and_stage(runtime, RUN, ListConnector(runtime.connector).fetch({}))
+    assert {d: m["records"] for d, m in manifest["shares"].items()} == {"a": 5, "b": 10}
+    assert len(json.dumps(manifest)) < 1000  # XCom carries the manifest only
+    counts = runner.deliver_share(runtime, RUN, manifest, "a", MemoryStore())
+    assert counts.delivered == 5 and [r for b in MemoryDestination.written["a"] for r in b] == RECORDS[::2]
