@@ -55,6 +55,26 @@ def db_session() -> Iterator[Session]:
 DbSession = Annotated[Session, Depends(db_session, scope="function")]
 
 
+_reported: set[str] = set()
+
+
+def auth_ready() -> None:
+    """Refuse to authenticate anyone (``503``, and an error in the log) while an auth setting is unsafe.
+
+    Keycloak enabled without an audience or without an explicit role mapping, or a malformed
+    ``trusted_proxies``: see :func:`muxly_provider.auth.settings.check_auth_settings`.
+    """
+    try:
+        settings.check_auth_settings()
+    except settings.AuthSettingsError as exc:
+        if exc.message not in _reported:  # once per process and problem: every request would repeat it
+            _reported.add(exc.message)
+            log.error("Muxly API: refusing every authenticated request until this is fixed: %s", exc.message)
+        raise MuxlyHTTPError(
+            503, "auth_misconfigured", exc.message, {"option": f"[{settings.SECTION}] {exc.option}"}
+        ) from None
+
+
 def unauthorized(message: str = "authentication required") -> MuxlyHTTPError:
     """A ``401`` answer asking for a bearer token."""
     return MuxlyHTTPError(401, "unauthorized", message, headers={"WWW-Authenticate": "Bearer"})
@@ -122,7 +142,8 @@ def current_principal(
     session: DbSession,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
 ) -> Principal:
-    """Who makes the request (``401`` when nobody valid)."""
+    """Who makes the request (``401`` when nobody valid, ``503`` while an auth setting is unsafe)."""
+    auth_ready()
     token: str | None = None
     if credentials is not None and credentials.scheme.lower() == "bearer":
         token = credentials.credentials

@@ -2,7 +2,9 @@
 
 The user is linked by ``users.external_id`` (the token's ``sub``, ``auth_provider = 'keycloak'``) and created
 on first sight. Their Muxly roles are the realm roles (``realm_access.roles``) mapped by
-``[muxly] keycloak_role_mapping`` plus the roles assigned to the linked user in Muxly.
+``[muxly] keycloak_role_mapping`` (a realm role not in the mapping grants nothing, whatever its name) plus the
+roles assigned to the linked user in Muxly. The audience is always checked: Keycloak does not start without
+``keycloak_client_id`` or ``keycloak_audience`` (:func:`muxly_provider.auth.settings.keycloak_settings`).
 """
 
 from __future__ import annotations
@@ -63,9 +65,9 @@ def validate_token(token: str, kc: KeycloakSettings) -> dict[str, Any]:
             token,
             key.key,
             algorithms=list(ALGORITHMS),
-            audience=kc.audience or None,
+            audience=kc.audience,
             issuer=kc.issuer,
-            options={"require": ["exp", "iss", "sub"], "verify_aud": bool(kc.audience)},
+            options={"require": ["exp", "iss", "sub", "aud"], "verify_aud": True},
             leeway=10,
         )
     except jwt.ExpiredSignatureError as exc:

@@ -5,14 +5,14 @@ from __future__ import annotations
 import logging
 from typing import Literal
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, Field
 
 from muxly_provider.api.errors import MuxlyHTTPError
 from muxly_provider.api.v1.common import StrictRequest
-from muxly_provider.auth import sessions
-from muxly_provider.auth.dependencies import CurrentPrincipal, DbSession, unauthorized
-from muxly_provider.auth.throttle import get_throttle
+from muxly_provider.auth import sessions, settings
+from muxly_provider.auth.dependencies import CurrentPrincipal, DbSession, auth_ready, unauthorized
+from muxly_provider.auth.throttle import client_address, get_throttle, throttle_key
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +54,9 @@ class MeResponse(BaseModel):
 
 
 def _client(request: Request) -> str:
-    return request.client.host if request.client is not None else "unknown"
+    """The client's address: ``X-Forwarded-For`` counts only from ``[muxly] trusted_proxies``."""
+    peer = request.client.host if request.client is not None else None
+    return client_address(peer, request.headers.get("x-forwarded-for"), settings.trusted_proxies())
 
 
 def _rate_headers(limit: int, remaining: int, reset: int) -> dict[str, str]:
@@ -69,12 +71,18 @@ def _rate_headers(limit: int, remaining: int, reset: int) -> dict[str, str]:
     "/login",
     response_model=TokenResponse,
     summary="Log in with a username and password",
-    responses={401: {"description": "Invalid credentials"}, 429: {"description": "Too many failed logins"}},
+    responses={
+        401: {"description": "Invalid credentials"},
+        429: {"description": "Too many failed logins of this user name from this client"},
+        503: {"description": "An authentication setting is unsafe (see the log)"},
+    },
+    dependencies=[Depends(auth_ready)],
 )
 def login(body: LoginRequest, request: Request, response: Response, session: DbSession) -> TokenResponse:
     throttle = get_throttle()
-    keys = (f"user:{body.username.lower()}", f"ip:{_client(request)}")
-    state = throttle.check(*keys)
+    client = _client(request)
+    key = throttle_key(body.username, client)
+    state = throttle.check(key)
     if not state.allowed:
         raise MuxlyHTTPError(
             429,
@@ -89,16 +97,15 @@ def login(body: LoginRequest, request: Request, response: Response, session: DbS
     try:
         issued = sessions.login(session, body.username, body.password)
     except sessions.AuthError as exc:
-        throttle.failed(*keys)
-        log.info("Muxly API: failed login from %s", _client(request))
-        after = throttle.check(*keys)
+        after = throttle.failed(key)
+        log.info("Muxly API: failed login from %s", client)
         error = unauthorized(exc.message)
         error.headers = {
             **(error.headers or {}),
             **_rate_headers(after.limit, after.remaining, after.retry_after),
         }
         raise error from None
-    throttle.succeeded(keys[0])
+    throttle.succeeded(key, session)
     response.headers.update(_rate_headers(state.limit, state.limit, 0))
     return TokenResponse(
         access_token=issued.access_token, refresh_token=issued.refresh_token, expires_in=issued.expires_in
@@ -109,7 +116,11 @@ def login(body: LoginRequest, request: Request, response: Response, session: DbS
     "/refresh",
     response_model=TokenResponse,
     summary="Exchange a refresh token for new tokens",
-    responses={401: {"description": "Unknown, expired or reused refresh token"}},
+    responses={
+        401: {"description": "Unknown, expired or reused refresh token"},
+        503: {"description": "An authentication setting is unsafe (see the log)"},
+    },
+    dependencies=[Depends(auth_ready)],
 )
 def refresh(body: RefreshRequest, session: DbSession) -> TokenResponse:
     try:

@@ -149,3 +149,69 @@ def test_invalid_tokens_get_401(kc_client: TestClient, oidc_server: OidcServer, 
 def test_keycloak_is_off_without_settings(api_client: TestClient, oidc_server: OidcServer) -> None:
     response = api_client.get("/api/v1/auth/me", headers=bearer(oidc_server.token()))
     assert response.status_code == 401
+
+
+@pytest.fixture
+def kc_env(api_client: TestClient, oidc_server: OidcServer, monkeypatch: pytest.MonkeyPatch) -> TestClient:
+    """Keycloak switched on (server and realm) with nothing else: each test adds what it needs."""
+    from muxly_provider.auth.keycloak import clear_jwks_cache
+
+    monkeypatch.setenv("AIRFLOW__MUXLY__KEYCLOAK_SERVER_URL", oidc_server.base_url)
+    monkeypatch.setenv("AIRFLOW__MUXLY__KEYCLOAK_REALM", REALM)
+    clear_jwks_cache()
+    return api_client
+
+
+@pytest.mark.parametrize(
+    ("env", "option"),
+    [
+        ({"KEYCLOAK_ROLE_MAPPING": "muxly-admin:admin"}, "keycloak_client_id"),
+        ({"KEYCLOAK_CLIENT_ID": CLIENT}, "keycloak_role_mapping"),
+        ({"KEYCLOAK_CLIENT_ID": CLIENT, "KEYCLOAK_ROLE_MAPPING": "admin"}, "keycloak_role_mapping"),
+    ],
+)
+def test_keycloak_without_audience_or_explicit_mapping_refuses_to_start(
+    kc_env: TestClient,
+    oidc_server: OidcServer,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    env: dict[str, str],
+    option: str,
+) -> None:
+    for key, value in env.items():
+        monkeypatch.setenv(f"AIRFLOW__MUXLY__{key}", value)
+    # A token for another client of the realm, carrying a realm role that happens to be named "admin".
+    token = oidc_server.token(aud="some-other-client", realm_access={"roles": ["admin"]})
+    caplog.set_level("ERROR")
+    for response in (
+        kc_env.get("/api/v1/users", headers=bearer(token)),
+        kc_env.post("/api/v1/auth/login", json={"username": "root", "password": "whatever pw"}),
+    ):
+        assert response.status_code == 503, response.text
+        error = response.json()["error"]
+        assert error["code"] == "auth_misconfigured"
+        assert error["message"].startswith(f"[muxly] {option}: ")
+        assert error["details"] == {"option": f"[muxly] {option}"}
+    assert f"[muxly] {option}" in caplog.text
+
+
+def test_realm_roles_grant_only_through_the_mapping(
+    kc_env: TestClient, oidc_server: OidcServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AIRFLOW__MUXLY__KEYCLOAK_CLIENT_ID", CLIENT)
+    monkeypatch.setenv("AIRFLOW__MUXLY__KEYCLOAK_ROLE_MAPPING", "muxly-ops:operator")
+    named_admin = bearer(
+        oidc_server.token(sub="kc-2", email="b@acme.example", realm_access={"roles": ["admin"]})
+    )
+    me = kc_env.get("/api/v1/auth/me", headers=named_admin)
+    assert me.status_code == 200 and me.json()["roles"] == []
+    assert kc_env.get("/api/v1/users", headers=named_admin).status_code == 403
+    # The audience is checked: a token of another client of the realm is refused.
+    other_client = oidc_server.token(aud="some-other-client", realm_access={"roles": ["muxly-ops"]})
+    assert kc_env.get("/api/v1/auth/me", headers=bearer(other_client)).status_code == 401
+    no_audience = oidc_server.token(aud=None, realm_access={"roles": ["muxly-ops"]})
+    assert kc_env.get("/api/v1/auth/me", headers=bearer(no_audience)).status_code == 401
+    # "none": no realm role grants anything; roles come from Muxly only.
+    monkeypatch.setenv("AIRFLOW__MUXLY__KEYCLOAK_ROLE_MAPPING", "none")
+    ops = bearer(oidc_server.token(realm_access={"roles": ["muxly-ops", "admin"]}))
+    assert kc_env.get("/api/v1/auth/me", headers=ops).json()["roles"] == []

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import logging
+import uuid
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 
 import pytest
 from conftest import PASSWORD, bearer, login, make_user
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import func, select, update
 
 from muxly_provider.db.engine import session_scope
-from muxly_provider.db.models import AuthSession, Connector, Destination, WebhookTrigger
+from muxly_provider.db.models import AuthSession, Connector, Destination, LoginFailure, WebhookTrigger
 
 
 def test_login_me_and_tokens_stored_only_as_hashes(api_client: TestClient) -> None:
@@ -145,6 +147,118 @@ def test_failed_logins_are_throttled(api_client: TestClient) -> None:
     assert blocked.status_code == 429
     assert int(blocked.headers["Retry-After"]) > 0
     assert blocked.json()["error"]["code"] == "too_many_attempts"
+
+
+@pytest.fixture
+def client_at(sqlite_api_db: str) -> Iterator[Callable[[str], TestClient]]:
+    """Clients of Muxly's app whose connections come from a given peer address (same database)."""
+    from muxly_provider.api.app import create_app
+
+    clients: list[TestClient] = []
+
+    def make(peer: str) -> TestClient:
+        client = TestClient(create_app(), client=(peer, 40000))
+        clients.append(client)
+        return client
+
+    yield make
+    for client in clients:
+        client.close()
+
+
+def _fail(client: TestClient, username: str, **headers: str) -> int:
+    body = {"username": username, "password": "wrong password"}
+    return client.post("/api/v1/auth/login", json=body, headers=headers).status_code
+
+
+def test_random_user_names_from_one_client_lock_nobody_else_out(
+    client_at: Callable[[str], TestClient],
+) -> None:
+    make_user("grace", ["viewer"])
+    office = client_at("192.0.2.10")  # a NAT: everyone of the office shares this address
+    for _ in range(30):
+        assert _fail(office, f"nobody-{uuid.uuid4().hex}") == 401
+    assert login(office, "grace")["access_token"]
+    # Failures of grace's name from one client do not lock grace out from another client.
+    for _ in range(5):
+        assert _fail(office, "grace") == 401
+    assert _fail(office, "grace") == 429
+    assert login(client_at("198.51.100.7"), "grace")["access_token"]
+    # A flood does not grow the table past one window: expired rows go at the next failure.
+    with session_scope() as session:
+        assert session.scalar(select(func.count()).select_from(LoginFailure)) == 31
+        session.execute(
+            update(LoginFailure).values(window_start=LoginFailure.window_start - timedelta(hours=1))
+        )
+    assert _fail(office, "someone-else") == 401
+    with session_scope() as session:
+        assert session.scalar(select(func.count()).select_from(LoginFailure)) == 1
+    assert login(office, "grace")["access_token"]  # grace's window is over
+
+
+def test_forwarded_for_counts_only_from_trusted_proxies(
+    client_at: Callable[[str], TestClient], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    make_user("heidi", ["viewer"])
+    direct = client_at("203.0.113.5")
+    # An untrusted peer cannot dodge the throttle by inventing X-Forwarded-For addresses.
+    for n in range(5):
+        assert _fail(direct, "heidi", **{"X-Forwarded-For": f"10.9.9.{n}"}) == 401
+    assert _fail(direct, "heidi", **{"X-Forwarded-For": "10.9.9.99"}) == 429
+
+    monkeypatch.setenv("AIRFLOW__MUXLY__TRUSTED_PROXIES", "192.0.2.0/24, 2001:db8::1")
+    proxy = client_at("192.0.2.1")
+    # Behind a trusted proxy each client is its own: the right-most untrusted X-Forwarded-For entry.
+    for _ in range(5):
+        assert _fail(proxy, "heidi", **{"X-Forwarded-For": "1.1.1.1, 198.51.100.1, 192.0.2.7"}) == 401
+    assert (
+        _fail(proxy, "heidi", **{"X-Forwarded-For": "6.6.6.6, 198.51.100.1"}) == 429
+    )  # the forged left part
+    ok = proxy.post(
+        "/api/v1/auth/login",
+        json={"username": "heidi", "password": PASSWORD},
+        headers={"X-Forwarded-For": "198.51.100.2"},
+    )
+    assert ok.status_code == 200
+
+
+def test_a_malformed_trusted_proxies_setting_is_a_clear_503(
+    api_client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AIRFLOW__MUXLY__TRUSTED_PROXIES", "10.0.0.0/8, proxy.example.com")
+    response = api_client.post("/api/v1/auth/login", json={"username": "x", "password": "y"})
+    assert response.status_code == 503
+    assert "trusted_proxies" in response.json()["error"]["message"]
+    assert "proxy.example.com" in response.json()["error"]["message"]
+
+
+@pytest.fixture
+def two_workers(api_db: str) -> Iterator[tuple[TestClient, TestClient]]:
+    """Two app instances on one database, each with the state a fresh api-server worker process has."""
+    from muxly_provider.api.app import create_app
+    from muxly_provider.auth.throttle import reset_throttle
+
+    reset_throttle()
+    with TestClient(create_app()) as first, TestClient(create_app()) as second:
+        yield first, second
+    reset_throttle()
+
+
+def test_failure_counts_are_shared_by_all_workers(two_workers: tuple[TestClient, TestClient]) -> None:
+    from muxly_provider.auth.throttle import reset_throttle
+
+    first, second = two_workers
+    make_user("ivan", ["viewer"])
+    for _ in range(3):
+        assert _fail(first, "ivan") == 401
+    reset_throttle()  # nothing the process kept may matter: the counts are in the database
+    for _ in range(2):
+        assert _fail(second, "ivan") == 401
+    blocked = first.post("/api/v1/auth/login", json={"username": "ivan", "password": PASSWORD})
+    assert blocked.status_code == 429
+    assert (
+        second.post("/api/v1/auth/login", json={"username": "ivan", "password": PASSWORD}).status_code == 429
+    )
 
 
 def test_weak_password_and_duplicate_user_are_refused(api_client: TestClient, admin: dict[str, str]) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ipaddress
+
 import pytest
 
 from muxly_provider.auth.passwords import (
@@ -11,8 +13,13 @@ from muxly_provider.auth.passwords import (
     verify_password,
 )
 from muxly_provider.auth.permissions import allows, permission_matches
-from muxly_provider.auth.settings import KeycloakSettings, parse_role_mapping
-from muxly_provider.auth.throttle import LoginThrottle
+from muxly_provider.auth.settings import (
+    AuthSettingsError,
+    KeycloakSettings,
+    parse_role_mapping,
+    trusted_proxies,
+)
+from muxly_provider.auth.throttle import client_address, throttle_key
 from muxly_provider.auth.tokens import (
     REFRESH_HISTORY,
     hash_token,
@@ -90,31 +97,58 @@ def test_permission_wildcards(granted: tuple[str, str], resource: str, action: s
 
 
 def test_keycloak_settings() -> None:
-    assert parse_role_mapping("kc-admin:admin, ops:operator ,viewer") == {
-        "kc-admin": "admin",
-        "ops": "operator",
-        "viewer": "viewer",
-    }
+    assert parse_role_mapping("kc-admin:admin, ops:operator ,") == {"kc-admin": "admin", "ops": "operator"}
+    assert parse_role_mapping(" None ") == {}
     kc = KeycloakSettings("https://sso.example.com/", "acme", "muxly", "muxly", {"kc-admin": "admin"}, 300)
     assert kc.issuer == "https://sso.example.com/realms/acme"
     assert kc.jwks_url == "https://sso.example.com/realms/acme/protocol/openid-connect/certs"
     assert kc.muxly_roles(["kc-admin", "offline_access"]) == ["admin"]
-    identity = KeycloakSettings("https://sso", "r", "c", "c", {}, 300)
-    assert identity.muxly_roles(["viewer", "viewer"]) == ["viewer"]
+    unmapped = KeycloakSettings("https://sso", "r", "c", "c", {}, 300)
+    assert unmapped.muxly_roles(["admin", "viewer"]) == []  # never by name
 
 
-def test_login_throttle_window() -> None:
-    now = [1000.0]
-    throttle = LoginThrottle(max_failures=3, window_seconds=60, clock=lambda: now[0])
-    for _ in range(3):
-        assert throttle.check("user:a", "ip:1").allowed
-        throttle.failed("user:a", "ip:1")
-    state = throttle.check("user:a", "ip:2")
-    assert not state.allowed and state.remaining == 0 and 0 < state.retry_after <= 61
-    assert not throttle.check("user:b", "ip:1").allowed  # the address is throttled too
-    assert throttle.check("user:b", "ip:3").allowed
-    now[0] += 61
-    assert throttle.check("user:a", "ip:1").allowed
-    throttle.failed("user:a")
-    throttle.succeeded("user:a")
-    assert throttle.check("user:a").remaining == 3
+@pytest.mark.parametrize(
+    ("raw", "named"), [("", "required"), ("admin", "'admin'"), ("kc:", "'kc:'"), (":admin", "':admin'")]
+)
+def test_role_mappings_must_be_explicit(raw: str, named: str) -> None:
+    with pytest.raises(AuthSettingsError, match=r"\[muxly\] keycloak_role_mapping: .*") as caught:
+        parse_role_mapping(raw)
+    assert named in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("peer", "forwarded", "expected"),
+    [
+        ("203.0.113.5", "10.0.0.1", "203.0.113.5"),  # untrusted peer: the header is ignored
+        ("10.0.0.2", None, "10.0.0.2"),
+        ("10.0.0.2", "198.51.100.1", "198.51.100.1"),
+        ("10.0.0.2", "6.6.6.6, 198.51.100.1, 10.0.0.3", "198.51.100.1"),  # right-most untrusted hop
+        ("10.0.0.2", "10.0.0.7, 10.0.0.3", "10.0.0.7"),  # only proxies: the left-most
+        ("10.0.0.2", "198.51.100.1:4711", "198.51.100.1"),
+        ("10.0.0.2", "[2001:db8::5]:443", "2001:db8::5"),
+        ("10.0.0.2", "not-an-ip", "not-an-ip"),
+        ("10.0.0.2", " , ", "10.0.0.2"),
+        ("::1", "198.51.100.1", "198.51.100.1"),
+        (None, "198.51.100.1", "unknown"),
+    ],
+)
+def test_client_address(peer: str | None, forwarded: str | None, expected: str) -> None:
+    proxies = (ipaddress.ip_network("10.0.0.0/8"), ipaddress.ip_network("::1"))
+    assert client_address(peer, forwarded, proxies) == expected
+
+
+def test_throttle_keys_are_per_user_and_client_and_hide_the_name() -> None:
+    key = throttle_key("Alice ", "10.0.0.1")
+    assert key == throttle_key("alice", "10.0.0.1")
+    assert key != throttle_key("alice", "10.0.0.2") and key != throttle_key("bob", "10.0.0.1")
+    assert len(key) == 64 and "alice" not in key
+
+
+def test_trusted_proxies_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AIRFLOW__MUXLY__TRUSTED_PROXIES", "10.0.0.0/8, 192.0.2.1 2001:db8::/32")
+    assert [str(n) for n in trusted_proxies()] == ["10.0.0.0/8", "192.0.2.1/32", "2001:db8::/32"]
+    monkeypatch.setenv("AIRFLOW__MUXLY__TRUSTED_PROXIES", "10.0.0.0/33")
+    with pytest.raises(AuthSettingsError, match=r"trusted_proxies: '10.0.0.0/33' is not an IP address"):
+        trusted_proxies()
+    monkeypatch.delenv("AIRFLOW__MUXLY__TRUSTED_PROXIES")
+    assert trusted_proxies() == ()
