@@ -28,9 +28,9 @@ from muxly_provider.config.validation import IGNORED_COLUMNS, JSON_COLUMNS, prim
 from muxly_provider.crypto import (
     decrypt_row_secrets,
     encrypt_row_secrets,
+    keep_stored_secrets,
     path_text,
     redact_row_secrets,
-    restore_redacted_secrets,
 )
 from muxly_provider.db.models import CONFIG_TABLES, metadata
 from muxly_provider.db.snapshot import load_snapshot
@@ -199,15 +199,15 @@ def _prepare(
             if row_id is not None and key in incoming[table]:
                 errors.append(MuxlyConfigError(table, row_id, "/".join(primary_key(table)), "a unique key"))
                 continue
-            row, missing = restore_redacted_secrets(table, row, stored[table].get(key))
-            for path in missing:
-                errors.append(
-                    MuxlyConfigError(
-                        table, row_id, path_text(path), "the secret itself: '***' only keeps a stored secret"
-                    )
-                )
             if key in stored[table]:
+                # Columns the file leaves out keep their stored values; their secrets are kept secrets too,
+                # so they go through the same host check as '***'.
                 row = {**{c: v for c, v in stored[table][key].items() if c not in row}, **row}
+            row, secret_problems = keep_stored_secrets(table, row, stored[table].get(key))
+            for secret_problem in secret_problems:
+                errors.append(
+                    MuxlyConfigError(table, row_id, path_text(secret_problem.path), secret_problem.expected)
+                )
             spec, row_problems = row_errors(table, row)
             errors.extend(row_problems)
             if spec is not None:

@@ -13,8 +13,18 @@ Which values are secrets (:data:`SECRET_PATHS` plus a name rule):
 * ``webhook_triggers.secret_key``;
 * in any JSON column, every string under a key with a secret-looking name (``password``, ``smtp_password``,
   ``token``, ``secret``, ``secret_access_key``, ``api_key``, ``webhook_url`` (a Slack webhook URL is the
-  credential), ``connection_string`` (it holds a password), ``authorization``, ...; see
-  :func:`muxly_provider.config.base.is_secret_name`), including every string nested below such a key.
+  credential), ``connection_string`` (it holds a password), ``authorization``, and every value under
+  ``headers`` and ``query_params``; see :func:`muxly_provider.config.base.is_secret_name`), including every
+  string nested below such a key;
+* in ``connectors``, ``destinations`` and ``scheduler_jobs``, every URL with user info, a query string or a
+  fragment (``base_url``, ``token_url``, a webhook ``url``, ``pushgateway_url``, ``endpoint_url``, ...): stored
+  encrypted as a whole and shown masked (``https://***:***@host/path?apikey=***``, see
+  :mod:`muxly_provider.secret_urls`);
+* every value that is already encrypted.
+
+Writes go through :func:`keep_stored_secrets`: ``"***"`` (or a masked URL) keeps the stored secret only while
+every host the row's secrets are sent to is unchanged, and a value carrying the encryption prefix is accepted
+only when it is the stored value itself.
 
 Row helpers take row dicts whose JSON columns are already parsed, and return new dicts (the input is not changed).
 """
@@ -25,8 +35,10 @@ import binascii
 import copy
 import fnmatch
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from muxly_provider import secret_urls
 from muxly_provider.config.base import NON_SECRET_NAMES, is_secret_name
 from muxly_provider.exceptions import MuxlySecretError
 
@@ -54,6 +66,9 @@ SECRET_PATHS: Mapping[str, tuple[str, ...]] = {
     "webhook_triggers": ("secret_key",),
 }
 """The documented secret fields of each table (``*`` is any key); any secret-looking key is a secret too."""
+
+URL_SECRET_TABLES = frozenset({"connectors", "destinations", "scheduler_jobs"})
+"""Tables in which a URL with user info, a query string or a fragment is a secret wherever it is."""
 
 Path = tuple[str | int, ...]
 
@@ -114,7 +129,17 @@ def _declared(table: str, dotted: str) -> bool:
     return any(fnmatch.fnmatchcase(dotted, pattern) for pattern in SECRET_PATHS.get(table, ()))
 
 
-def _walk(table: str, value: Any, path: Path, secret: bool) -> Iterator[Path]:
+def _string_kind(table: str, value: str, named: bool) -> str | None:
+    if named:
+        return "named"
+    if is_encrypted(value) or (table in URL_SECRET_TABLES and secret_urls.has_secret_parts(value)):
+        return "url"
+    if table in URL_SECRET_TABLES and secret_urls.has_masked_parts(value):
+        return "url"
+    return None
+
+
+def _walk(table: str, value: Any, path: Path, secret: bool) -> Iterator[tuple[Path, str]]:
     if isinstance(value, Mapping):
         dotted_parent = ".".join(str(p) for p in path if isinstance(p, str))
         for key, item in value.items():
@@ -127,8 +152,23 @@ def _walk(table: str, value: Any, path: Path, secret: bool) -> Iterator[Path]:
     elif isinstance(value, list):
         for index, item in enumerate(value):
             yield from _walk(table, item, (*path, index), secret)
-    elif secret and isinstance(value, str) and value:
-        yield path
+    elif isinstance(value, str) and value:
+        kind = _string_kind(table, value, secret)
+        if kind is not None:
+            yield path, kind
+
+
+def _secret_items(table: str, row: Mapping[str, Any]) -> list[tuple[Path, str]]:
+    """``(path, kind)`` of each secret string of ``row``: ``named`` (shown as ``***``) or ``url`` (masked)."""
+    items: list[tuple[Path, str]] = []
+    for column, value in row.items():
+        if isinstance(value, Mapping | list):
+            items.extend(_walk(table, value, (column,), False))
+        elif isinstance(value, str) and value:
+            kind = _string_kind(table, value, _declared(table, column))
+            if kind is not None:
+                items.append(((column,), kind))
+    return items
 
 
 def secret_paths(table: str, row: Mapping[str, Any]) -> list[Path]:
@@ -137,13 +177,7 @@ def secret_paths(table: str, row: Mapping[str, Any]) -> list[Path]:
     :param table: the row's table
     :param row: the row, JSON columns parsed (a JSON column still held as text is not inspected)
     """
-    paths: list[Path] = []
-    for column, value in row.items():
-        if isinstance(value, Mapping | list):
-            paths.extend(_walk(table, value, (column,), False))
-        elif isinstance(value, str) and value and (_declared(table, column)):
-            paths.append((column,))
-    return paths
+    return [path for path, _kind in _secret_items(table, row)]
 
 
 def get_path(row: Mapping[str, Any], path: Path) -> Any:
@@ -168,8 +202,8 @@ def _set_path(row: dict[str, Any], path: Path, value: Any) -> None:
 
 def _map_secrets(table: str, row: Mapping[str, Any], func: Any) -> dict[str, Any]:
     result = copy.deepcopy(dict(row))
-    for path in secret_paths(table, result):
-        _set_path(result, path, func(get_path(result, path)))
+    for path, kind in _secret_items(table, result):
+        _set_path(result, path, func(get_path(result, path), kind, path))
     return result
 
 
@@ -178,47 +212,158 @@ def encrypt_row_secrets(table: str, row: Mapping[str, Any]) -> dict[str, Any]:
 
     :raises MuxlySecretError: when ``[core] fernet_key`` is not set
     """
-    return _map_secrets(table, row, encrypt_secret)
+    return _map_secrets(table, row, lambda value, _kind, _path: encrypt_secret(value))
 
 
 def decrypt_row_secrets(table: str, row: Mapping[str, Any]) -> dict[str, Any]:
-    """A copy of ``row`` with every secret decrypted (for a run; never log or serialize the result)."""
-    return _map_secrets(table, row, decrypt_secret)
+    """A copy of ``row`` with every secret decrypted (for a run; never log or serialize the result).
+
+    :raises MuxlySecretError: naming the table, the row and the field that cannot be decrypted
+    """
+
+    def decrypt(value: str, _kind: str, path: Path) -> str:
+        try:
+            return decrypt_secret(value)
+        except MuxlySecretError as exc:
+            raise MuxlySecretError(
+                f"{table} row {row.get('id')!r}: field {path_text(path)!r}: {exc}"
+            ) from None
+
+    return _map_secrets(table, row, decrypt)
+
+
+def _redacted(value: str, kind: str, _path: Path) -> str:
+    if kind == "named":
+        return REDACTED
+    try:
+        plain = decrypt_secret(value)
+    except MuxlySecretError:
+        return REDACTED
+    return secret_urls.mask(plain) if secret_urls.is_url(plain) else REDACTED
 
 
 def redact_row_secrets(table: str, row: Mapping[str, Any]) -> dict[str, Any]:
-    """A copy of ``row`` with every secret replaced by ``"***"`` (for the API, the CLI and exports)."""
-    return _map_secrets(table, row, lambda _value: REDACTED)
+    """A copy of ``row`` with every secret replaced by ``"***"``, secret URLs masked (for the API, the CLI, exports).
+
+    A URL shows its scheme, host, port and path, with ``***`` for its user info, query values and fragment.
+    """
+    return _map_secrets(table, row, _redacted)
 
 
 def secret_values(table: str, row: Mapping[str, Any]) -> list[str]:
-    """The secret strings of ``row`` as they are in it (decrypt first to get values to mask in logs)."""
-    return [str(get_path(row, path)) for path in secret_paths(table, row)]
+    """The secret strings of ``row`` as they are in it, plus the parts of secret URLs a library may quote alone.
+
+    Decrypt the row first to get the values to mask in task logs.
+    """
+    values: list[str] = []
+    for path in secret_paths(table, row):
+        value = str(get_path(row, path))
+        values.append(value)
+        values.extend(secret_urls.fragments(value))
+    return values
+
+
+@dataclass(frozen=True)
+class SecretProblem:
+    """A secret of an incoming row that cannot be stored: where, and what is expected instead."""
+
+    path: Path
+    expected: str
+
+
+_RESEND = "the secret itself: '***' only keeps a stored secret"
+
+
+def _decrypts(value: str) -> bool:
+    """Whether ``value`` decrypts with the configured key (a missing key is an error, not a ``False``)."""
+    if not is_encrypted(value):
+        return True
+    _fernet()
+    try:
+        decrypt_secret(value)
+    except MuxlySecretError:
+        return False
+    return True
+
+
+def _kept_value(value: str, previous: Any) -> tuple[str | None, str | None]:
+    """``(value to store, problem)`` for an incoming secret that refers to the stored one (or plants one)."""
+    stored = previous if isinstance(previous, str) and previous and previous != REDACTED else None
+    if stored is not None and not _decrypts(stored):
+        return None, "the secret again: the stored one cannot be decrypted with [core] fernet_key"
+    if value == REDACTED:
+        return (stored, None) if stored is not None else (None, _RESEND)
+    if is_encrypted(value):
+        if value == stored:
+            return value, None
+        if not _decrypts(value):
+            return None, (
+                f"the secret in plain text: the value starts with {ENCRYPTED_PREFIX!r} but [core] fernet_key "
+                "does not decrypt it"
+            )
+        return None, (
+            f"the secret in plain text: values starting with {ENCRYPTED_PREFIX!r} are written by Muxly only"
+        )
+    merged = secret_urls.merge_masked(value, decrypt_secret(stored) if stored is not None else None)
+    if merged is None:
+        return None, "the URL with its secret parts: its '***' parts have no stored value for this host"
+    return merged, None
+
+
+def keep_stored_secrets(
+    table: str, row: Mapping[str, Any], stored: Mapping[str, Any] | None
+) -> tuple[dict[str, Any], list[SecretProblem]]:
+    """Resolve the secrets of an incoming row that refer to the stored row (``"***"``, masked URLs, ciphertext).
+
+    * ``"***"`` keeps the stored secret at the same path; a URL with ``***`` parts takes those parts from the
+      stored URL when its scheme, host and port are the same;
+    * a value with the encryption prefix is kept only when it is the stored value at the same path (the
+      columns a partial update does not change), else refused: ciphertext is never accepted from a client;
+    * a stored secret is kept only while every host the row's secrets go to (URLs, ``*_host``, ``*_port``,
+      ``conn_id``, ``connector_id``) is unchanged: otherwise each kept secret is a problem, so the client sends
+      it again for the new host.
+
+    :param table: the row's table
+    :param row: the incoming row, JSON columns parsed
+    :param stored: the stored row, JSON columns parsed (``None`` for a new row)
+    :returns: the row to store (kept secrets as stored) and the problems, each naming its path
+    :raises MuxlySecretError: when a stored secret must be decrypted and ``[core] fernet_key`` is not set
+    """
+    result = copy.deepcopy(dict(row))
+    problems: list[SecretProblem] = []
+    kept: list[Path] = []
+    for path, kind in _secret_items(table, result):
+        value = get_path(result, path)
+        refers = (
+            value == REDACTED
+            or is_encrypted(value)
+            or (kind == "url" and secret_urls.has_masked_parts(value))
+        )
+        if not refers:
+            continue
+        previous = get_path(stored, path) if stored is not None else None
+        new_value, problem = _kept_value(value, previous)
+        if problem is not None or new_value is None:
+            problems.append(SecretProblem(path, problem or _RESEND))
+            continue
+        _set_path(result, path, new_value)
+        kept.append(path)
+    if kept and stored is not None:
+        before = secret_urls.destination_hosts(stored, decrypt_secret)
+        after = secret_urls.destination_hosts(result, decrypt_secret)
+        changed = sorted(key for key in set(before) | set(after) if before.get(key) != after.get(key))
+        if changed:
+            expected = f"the secret again: it would be sent to a changed destination ({', '.join(changed)})"
+            problems.extend(SecretProblem(path, expected) for path in kept)
+    return result, problems
 
 
 def restore_redacted_secrets(
     table: str, row: Mapping[str, Any], stored: Mapping[str, Any] | None
 ) -> tuple[dict[str, Any], list[Path]]:
-    """Replace ``"***"`` secrets of ``row`` by the stored (encrypted) values of the same row.
-
-    This lets an export (secrets redacted) be imported again without destroying the stored secrets.
-
-    :param table: the row's table
-    :param row: the incoming row, JSON columns parsed
-    :param stored: the stored row, JSON columns parsed (``None`` for a new row)
-    :returns: the row with stored values restored, and the paths whose ``"***"`` had no stored value
-    """
-    result = copy.deepcopy(dict(row))
-    missing: list[Path] = []
-    for path in secret_paths(table, result):
-        if get_path(result, path) != REDACTED:
-            continue
-        previous = get_path(stored, path) if stored is not None else None
-        if isinstance(previous, str) and previous and previous != REDACTED:
-            _set_path(result, path, previous)
-        else:
-            missing.append(path)
-    return result, missing
+    """:func:`keep_stored_secrets` returning only the paths of the problems (the older interface)."""
+    result, problems = keep_stored_secrets(table, row, stored)
+    return result, [problem.path for problem in problems]
 
 
 def path_text(path: Path) -> str:

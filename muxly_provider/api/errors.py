@@ -1,8 +1,9 @@
 """One error format for every Muxly HTTP answer: ``{"error": {"code", "message", "details"}}``.
 
 Handlers raise :class:`MuxlyHTTPError`; the app's exception handlers turn it, request validation errors and
-unexpected exceptions into that shape. An unexpected exception answers 500 with a generic message (the
-details go to the log, never to the client).
+unexpected exceptions into that shape. :class:`~muxly_provider.exceptions.MuxlySecretError` (no or a wrong
+``[core] fernet_key``) answers ``503`` naming the setting. An unexpected exception answers 500 with a generic
+message (the details go to the log, never to the client).
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+
+from muxly_provider.exceptions import MuxlySecretError
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +70,12 @@ def install_error_handlers(app: FastAPI) -> None:
             ),
             status_code=422,
         )
+
+    @app.exception_handler(MuxlySecretError)
+    async def _secrets_unavailable(_: Request, exc: MuxlySecretError) -> JSONResponse:
+        # No (or a wrong) [core] fernet_key: the server's configuration, not the request, is at fault. The
+        # message names the setting and never holds a secret.
+        return JSONResponse(error_body("secrets_unavailable", str(exc)), status_code=503)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

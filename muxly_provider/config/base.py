@@ -34,7 +34,7 @@ NonNegativeInt = Annotated[int, Field(ge=0)]
 
 _SECRET_NAME = re.compile(
     r"(password|passwd|secret|token|api[_-]?key|private_key|credential|auth_code|connection_string|webhook_url"
-    r"|service_account_json|authorization|dsn)",
+    r"|service_account_json|authorization|dsn|^headers$|^query_params$)",
     re.IGNORECASE,
 )
 NON_SECRET_NAMES: frozenset[str] = frozenset(
@@ -57,6 +57,9 @@ NON_SECRET_NAMES: frozenset[str] = frozenset(
 
 def is_secret_name(name: str) -> bool:
     """Whether an option called ``name`` holds a secret (``password``, ``*_token``, ``api_key``, ...).
+
+    ``headers`` and ``query_params`` count too: any of their values may carry a credential (``Cookie``,
+    ``X-Auth``, ``apikey``), so every value below them is a secret.
 
     :param name: a key of a JSON object
     """

@@ -134,7 +134,12 @@ def _expected(error: ErrorDetails, key: str, model: type[BaseModel] | None) -> s
     kind = error["type"]
     ctx = error.get("ctx") or {}
     value = error.get("input")
-    show_value = not is_secret_name(key) and isinstance(value, str | int | float) and len(str(value)) <= 60
+    show_value = (
+        not any(is_secret_name(str(part)) for part in (*error["loc"], key))
+        and isinstance(value, str | int | float)
+        and len(str(value)) <= 60
+        and "://" not in str(value)  # a URL may carry user info or a token in its query
+    )
     got = f" (got {value!r})" if show_value else ""
     if kind == "missing":
         return "a value: this option is required"

@@ -1,4 +1,10 @@
-"""Load one job's configuration for a run: validated, secrets decrypted, routes compiled into specs."""
+"""Load one job's configuration for a run: validated, secrets decrypted, routes compiled into specs.
+
+Connector and destination rows are decrypted first and then validated, so validators see real URLs; a secret
+that does not decrypt fails the run with a :class:`~muxly_provider.exceptions.MuxlySecretError` naming the table,
+row and field. :attr:`JobRuntime.secrets` holds every secret value plus the parts of secret URLs (user,
+password, query values) for the task log's masker.
+"""
 
 from __future__ import annotations
 
@@ -174,8 +180,8 @@ def load_job_runtime(job_id: str, engine: Engine | None = None) -> JobRuntime:
     connector_row = snapshot.by_id("connectors").get(job["connector_id"])
     if connector_row is None:
         raise MuxlyConfigError("scheduler_jobs", job_id, "connector_id", "an existing connector")
-    validate_row("connectors", connector_row)
     connector = decrypted_row("connectors", connector_row)
+    validate_row("connectors", connector)  # validators see the real URLs, not their ciphertext
     action = str(job["action_type"])
     params = _with_connector_inputs(action, decrypted_row("scheduler_jobs", job)["action_params"] or {})
     routes = snapshot.by_id("routes")
@@ -211,8 +217,8 @@ def load_job_runtime(job_id: str, engine: Engine | None = None) -> JobRuntime:
         if not row["enabled"]:
             disabled.add(dest_id)
             continue
-        validate_row("destinations", row)
         dest = decrypted_row("destinations", row)
+        validate_row("destinations", dest)
         secrets.extend(secret_values("destinations", dest))
         destinations[dest_id] = DestinationContext(
             id=dest_id,
@@ -245,8 +251,8 @@ def connector_context(connector_id: str, engine: Engine | None = None) -> Connec
     row = snapshot.by_id("connectors").get(connector_id)
     if row is None:
         raise MuxlyConfigError("connectors", connector_id, "id", "an existing connector")
-    validate_row("connectors", row)
     connector = decrypted_row("connectors", row)
+    validate_row("connectors", connector)
     return _connector_context(connector)
 
 

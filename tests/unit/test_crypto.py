@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import copy
+import string
+
 import pytest
 from cryptography.fernet import Fernet
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from muxly_provider import crypto
+from muxly_provider import crypto, secret_urls
 from muxly_provider.exceptions import MuxlySecretError
 
 
@@ -79,6 +84,7 @@ def test_connector_secret_paths() -> None:
         ("auth_settings", "params", "client_secret"),
         ("auth_settings", "params", "refresh_token"),
         ("connection_settings", "headers", "Authorization"),
+        ("connection_settings", "headers", "Accept"),
     }
 
 
@@ -137,7 +143,7 @@ def test_row_helpers() -> None:
     assert crypto.decrypt_row_secrets("connectors", encrypted) == CONNECTOR
     redacted = crypto.redact_row_secrets("connectors", encrypted)
     assert redacted["auth_settings"]["params"]["refresh_token"] == "***"
-    assert redacted["connection_settings"]["headers"] == {"Authorization": "***", "Accept": "json"}
+    assert redacted["connection_settings"]["headers"] == {"Authorization": "***", "Accept": "***"}
 
 
 def test_restore_redacted_secrets() -> None:
@@ -148,3 +154,133 @@ def test_restore_redacted_secrets() -> None:
     assert restored == stored
     _, missing = crypto.restore_redacted_secrets("connectors", incoming, None)
     assert ("auth_settings", "params", "client_secret") in missing
+
+
+URL_CONNECTOR = {
+    "id": "c",
+    "connector_type": "api",
+    "auth_settings": {
+        "auth_type": "oauth",
+        "params": {
+            "client_id": "cid",
+            "client_secret": "cs",
+            "token_url": "https://idp.example/token?key=TK1",
+        },
+    },
+    "connection_settings": {
+        "base_url": "https://user:pw123@api.example/v1/items?apikey=AK123&page=1",
+        "query_params": {"sig": "SIG123", "n": 5},
+        "headers": {"Cookie": "session=CK123"},
+        "metrics_path": "data",
+    },
+}
+
+
+def test_urls_with_credentials_are_encrypted_whole_and_shown_masked() -> None:
+    paths = {crypto.path_text(p) for p in crypto.secret_paths("connectors", URL_CONNECTOR)}
+    assert paths == {
+        "auth_settings.params.client_secret",
+        "auth_settings.params.token_url",
+        "connection_settings.base_url",
+        "connection_settings.query_params.sig",
+        "connection_settings.headers.Cookie",
+    }
+    stored = crypto.encrypt_row_secrets("connectors", URL_CONNECTOR)
+    assert crypto.is_encrypted(stored["connection_settings"]["base_url"])
+    assert stored["connection_settings"]["query_params"]["n"] == 5
+    shown = crypto.redact_row_secrets("connectors", stored)
+    assert (
+        shown["connection_settings"]["base_url"] == "https://***:***@api.example/v1/items?apikey=***&page=***"
+    )
+    assert shown["auth_settings"]["params"]["token_url"] == "https://idp.example/token?key=***"
+    assert shown["connection_settings"]["query_params"] == {"sig": "***", "n": 5}
+    assert crypto.decrypt_row_secrets("connectors", stored) == URL_CONNECTOR
+    masked = crypto.secret_values("connectors", URL_CONNECTOR)
+    assert {"pw123", "AK123", "TK1"} - set(masked) == {"TK1"}  # 3 characters: too short to mask alone
+    assert "https://user:pw123@api.example/v1/items?apikey=AK123&page=1" in masked
+
+
+def test_plain_urls_stay_plain() -> None:
+    row = {"id": "c", "connection_settings": {"base_url": "https://api.example/v1/items"}}
+    assert crypto.secret_paths("connectors", row) == []
+
+
+def _problems(row: dict[str, object], stored: dict[str, object] | None) -> dict[str, str]:
+    _, problems = crypto.keep_stored_secrets("connectors", row, stored)
+    return {crypto.path_text(p.path): p.expected for p in problems}
+
+
+def test_redacted_row_sent_back_keeps_every_secret() -> None:
+    stored = crypto.encrypt_row_secrets("connectors", URL_CONNECTOR)
+    shown = crypto.redact_row_secrets("connectors", stored)
+    kept, problems = crypto.keep_stored_secrets("connectors", shown, stored)
+    assert problems == []
+    assert crypto.decrypt_row_secrets("connectors", kept) == URL_CONNECTOR
+
+
+def test_a_changed_host_asks_for_the_secrets_again() -> None:
+    stored = crypto.encrypt_row_secrets("connectors", URL_CONNECTOR)
+    shown = crypto.redact_row_secrets("connectors", stored)
+    moved = copy.deepcopy(shown)
+    moved["connection_settings"]["base_url"] = "https://evil.example/v1/items"
+    problems = _problems(moved, stored)
+    assert "connection_settings.headers.Cookie" in problems
+    assert "changed destination" in problems["connection_settings.headers.Cookie"]
+    assert "connection_settings.base_url" in problems["auth_settings.params.client_secret"]
+    # A masked URL pointing elsewhere cannot borrow the stored URL's secrets.
+    moved = copy.deepcopy(shown)
+    moved["connection_settings"]["base_url"] = "https://***:***@evil.example/v1/items?apikey=***&page=***"
+    assert "connection_settings.base_url" in _problems(moved, stored)
+    # Unchanged columns carried over (as a partial update does) count as kept secrets too.
+    carried = {
+        **stored,
+        "connection_settings": {**URL_CONNECTOR["connection_settings"], "base_url": "https://evil.example"},
+    }  # type: ignore[dict-item]
+    assert "auth_settings.params.client_secret" in _problems(carried, stored)
+    # New secrets sent with the new host are fine.
+    fresh = copy.deepcopy(URL_CONNECTOR)
+    fresh["connection_settings"]["base_url"] = "https://other.example/?apikey=NEW"  # type: ignore[index]
+    assert _problems(fresh, stored) == {}
+
+
+def test_ciphertext_from_a_client_is_refused() -> None:
+    stored = crypto.encrypt_row_secrets("connectors", URL_CONNECTOR)
+    planted = copy.deepcopy(URL_CONNECTOR)
+    planted["auth_settings"]["params"]["client_secret"] = "fernet:v1:garbage"  # type: ignore[index]
+    planted["connection_settings"]["base_url"] = crypto.encrypt_secret("https://x.example/?k=copied")  # type: ignore[index]
+    problems = _problems(planted, stored)
+    assert "does not decrypt" in problems["auth_settings.params.client_secret"]
+    assert "written by Muxly only" in problems["connection_settings.base_url"]
+    assert "auth_settings.params.client_secret" in _problems(planted, None)
+
+
+def test_no_key_keeping_a_secret_is_a_secret_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    stored = crypto.encrypt_row_secrets("connectors", URL_CONNECTOR)
+    monkeypatch.setenv("AIRFLOW__CORE__FERNET_KEY", "")
+    with pytest.raises(MuxlySecretError, match=r"\[core\] fernet_key"):
+        crypto.keep_stored_secrets("connectors", crypto.redact_row_secrets("connectors", stored), stored)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    user=st.text(alphabet=string.ascii_letters + string.digits, min_size=1, max_size=8),
+    password=st.text(alphabet=string.ascii_letters + string.digits + "-._~", min_size=1, max_size=12),
+    host=st.from_regex(r"[a-z]{1,10}\.example", fullmatch=True),
+    query=st.dictionaries(
+        st.text(alphabet=string.ascii_lowercase, min_size=1, max_size=6),
+        st.text(alphabet=string.ascii_letters + string.digits, min_size=1, max_size=10),
+        max_size=3,
+    ),
+)
+def test_masked_urls_round_trip_and_never_show_their_secrets(
+    user: str, password: str, host: str, query: dict[str, str]
+) -> None:
+    from urllib.parse import urlencode
+
+    url = f"https://{user}:{password}@{host}/p" + ("?" + urlencode(query) if query else "")
+    shown = secret_urls.mask(url)
+    assert f"{user}:{password}" not in shown
+    assert all(f"={value}" not in shown for value in query.values())
+    assert host in shown
+    assert secret_urls.merge_masked(shown, url) == url
+    assert secret_urls.merge_masked(shown.replace(host, "evil.test"), url) is None

@@ -1,7 +1,8 @@
 """Reads and writes of configuration rows for the API, through the same validation as the CLI and the import.
 
 Every write: fills a missing id, refuses a taken one (``409``), keeps stored secrets sent back as ``"***"``
-(and refuses ``"***"`` where nothing is stored), validates the row with
+(and refuses ``"***"`` where nothing is stored, where a host the secret goes to changed, and any ciphertext
+that is not the stored value: :func:`muxly_provider.crypto.keep_stored_secrets`), validates the row with
 :func:`muxly_provider.config.validation.row_errors` and its references to other rows (``422`` naming the field),
 then stores it with secrets encrypted (the import's :func:`muxly_provider.config_io._db_values`). Reads parse
 the JSON columns and replace every secret with ``"***"``.
@@ -21,7 +22,7 @@ from muxly_provider.api.v1.common import config_errors_answer, invalid, not_foun
 from muxly_provider.auth.permissions import Principal
 from muxly_provider.config.validation import IGNORED_COLUMNS, primary_key, row_errors
 from muxly_provider.config_io import _db_values, _parse_json_columns, _references
-from muxly_provider.crypto import path_text, redact_row_secrets, restore_redacted_secrets
+from muxly_provider.crypto import keep_stored_secrets, path_text, redact_row_secrets
 from muxly_provider.db.models import metadata
 from muxly_provider.exceptions import MuxlyConfigError
 
@@ -81,9 +82,9 @@ def check_row(
         Airflow's database included), ``403`` for inline credentials without ``credentials:create``
     """
     row = {k: v for k, v in row.items() if k not in IGNORED_COLUMNS}
-    row, missing = restore_redacted_secrets(name, row, stored)
-    if missing:
-        raise invalid(path_text(missing[0]), "the secret itself: '***' only keeps a stored secret")
+    row, secret_problems = keep_stored_secrets(name, row, stored)
+    if secret_problems:
+        raise invalid(path_text(secret_problems[0].path), secret_problems[0].expected)
     spec, errors = row_errors(name, row)
     if errors or spec is None:
         raise config_errors_answer(errors)
