@@ -140,6 +140,38 @@ def get_muxly_cli_commands() -> list[Any]:
             args=(arg_connector_id,),
         ),
     )
+    arg_letter_id = _arg(("letter_id",), help="Id of a dead_letters row")
+    arg_letter_ids = _arg(("letter_ids",), help="Ids of dead_letters rows (or use the filters)", nargs="*")
+    arg_dl_job = _arg(("--job-id",), help="Only letters of this job")
+    arg_dl_dag = _arg(("--dag-id",), help="Only letters of this DAG")
+    arg_dl_run = _arg(("--run-id",), help="Only letters of this DAG run")
+    arg_dl_destination = _arg(("--destination-id",), help="Only letters of this destination")
+    arg_dl_replayed = _arg(
+        ("--replayed",), help="true: replayed letters only; false: not replayed", choices=("true", "false")
+    )
+    arg_dl_limit = _arg(("--limit",), help="How many letters at most", type=int, default=100)
+    arg_dl_to = _arg(("--to",), help="Replay to this destination instead of the letter's own")
+    dl_filters = (arg_dl_job, arg_dl_dag, arg_dl_run, arg_dl_destination)
+    dead_letter_commands = (
+        ActionCommand(
+            name="list",
+            help="List stored dead letters (newest first) with their error and replay state",
+            func=cmd("dead_letters_command", "list_dead_letters"),
+            args=(*dl_filters, arg_dl_replayed, arg_dl_limit, arg_output_format),
+        ),
+        ActionCommand(
+            name="show",
+            help="Show one dead letter with its records",
+            func=cmd("dead_letters_command", "show_dead_letter"),
+            args=(arg_letter_id, arg_output_format),
+        ),
+        ActionCommand(
+            name="replay",
+            help="Deliver dead letters again (by id, or the un-replayed ones matching filters); idempotent",
+            func=cmd("dead_letters_command", "replay_dead_letters"),
+            args=(arg_letter_ids, *dl_filters, arg_dl_to, arg_dl_limit, arg_output_format),
+        ),
+    )
     arg_username = _arg(("--username",), help="The user's login name", required=True)
     arg_email = _arg(("--email",), help="The user's email address", required=True)
     arg_display_name = _arg(("--display-name",), help="The user's display name")
@@ -184,6 +216,11 @@ def get_muxly_cli_commands() -> list[Any]:
                 GroupCommand(name="conditions", help="The condition language", subcommands=routing_commands),
                 GroupCommand(name="rules", help="Routing rules", subcommands=rules_commands),
                 GroupCommand(name="connectors", help="Connectors", subcommands=connectors_commands),
+                GroupCommand(
+                    name="dead-letters",
+                    help="Records destinations refused: list, show, replay",
+                    subcommands=dead_letter_commands,
+                ),
                 GroupCommand(name="users", help="Users of Muxly's API", subcommands=users_commands),
             ),
         )

@@ -14,6 +14,7 @@ def build_router() -> APIRouter:
     from muxly_provider.api.v1 import (
         auth,
         connectors,
+        dead_letters,
         destinations,
         executions,
         jobs,
@@ -35,6 +36,7 @@ def build_router() -> APIRouter:
         routes.router,
         jobs.router,
         executions.router,
+        dead_letters.router,
         webhooks.router,
         settings.router,
         users.router,
