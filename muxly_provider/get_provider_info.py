@@ -66,7 +66,8 @@ def get_provider_info() -> dict[str, Any]:
                         "s3://my-bucket/muxly/staging",
                     ),
                     "files_root": _option(
-                        "Folder that relative file paths of connectors and destinations resolve against. "
+                        "The only local folder connectors and destinations may use: relative paths resolve "
+                        "against it and every local path must resolve (links followed) inside it. "
                         "Empty means AIRFLOW_HOME/muxly/files.",
                         "",
                         "/data/muxly",
