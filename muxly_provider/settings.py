@@ -70,6 +70,22 @@ def webhook_max_body_bytes() -> int:
     return int(_conf_get("webhook_max_body_bytes", "1048576") or 1048576)
 
 
+def api_max_body_bytes() -> int:
+    """The largest request body of the management API (``/api/v1``), in bytes (``[muxly] api_max_body_bytes``)."""
+    try:
+        return max(1, int(_conf_get("api_max_body_bytes", "1048576") or 1048576))
+    except ValueError:
+        return 1048576
+
+
+def allow_link_local_requests() -> bool:
+    """Whether server-side HTTP requests may reach link-local and cloud metadata addresses.
+
+    ``[muxly] allow_link_local_requests``, default false (see ``docs/security.md``, "Server-side requests").
+    """
+    return _conf_get("allow_link_local_requests", "False").strip().lower() in {"true", "1", "yes", "on"}
+
+
 def dag_file_shards() -> int:
     """How many DAG files share the jobs (``[muxly] dag_file_shards``, at least 1)."""
     try:

@@ -1,7 +1,8 @@
 """The FastAPI app of Muxly: webhooks and the management API (``/api/v1``), OpenAPI docs at ``/docs``.
 
 Airflow applies no authentication to plugin apps: every route declares its own (signatures for webhooks,
-Muxly's auth dependencies for the management API).
+Muxly's auth dependencies for the management API). Management request bodies are bounded by
+:class:`~muxly_provider.api.limits.BodySizeLimitMiddleware` before anything parses or authenticates them.
 """
 
 from __future__ import annotations
@@ -14,7 +15,9 @@ from muxly_provider.api.errors import install_error_handlers
 
 def create_app() -> FastAPI:
     """Build Muxly's app (mounted by the plugin under ``/muxly``)."""
+    from muxly_provider import settings
     from muxly_provider.api import v1, webhooks
+    from muxly_provider.api.limits import BodySizeLimitMiddleware
 
     app = FastAPI(
         title="Muxly",
@@ -25,6 +28,7 @@ def create_app() -> FastAPI:
         redoc_url=None,
     )
     install_error_handlers(app)
+    app.add_middleware(BodySizeLimitMiddleware, limit=settings.api_max_body_bytes)
     app.include_router(webhooks.router)
     app.include_router(v1.build_router(), prefix="/api/v1")
     return app

@@ -8,7 +8,7 @@ delivery collides with its first run and is rejected without starting anything.
 
 Answers: 202 with the run id and execution id; 401 bad or missing signature (or a replay); 404 unknown or
 disabled endpoint; 409 paused or broken job DAG; 413 body over ``[muxly] webhook_max_body_bytes``; 422 a body
-that is not JSON.
+that is not JSON or nests more than 64 levels deep.
 """
 
 from __future__ import annotations
@@ -42,6 +42,29 @@ async def _read_body(request: Request, limit: int) -> bytes:
             raise MuxlyHTTPError(413, "payload_too_large", f"the body is over {limit} bytes")
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+def parse_payload(body: bytes) -> Any:
+    """The JSON payload of a delivery (``None`` for an empty body).
+
+    :raises MuxlyHTTPError: 422 when the body is not JSON or nests more than
+        :data:`~muxly_provider.api.limits.MAX_JSON_DEPTH` levels deep
+    """
+    from muxly_provider.api.limits import MAX_JSON_DEPTH, json_too_deep
+
+    if not body.strip():
+        return None
+    too_deep = MuxlyHTTPError(
+        422, "invalid_json", f"the JSON body is nested more than {MAX_JSON_DEPTH} levels deep"
+    )
+    if json_too_deep(body):
+        raise too_deep
+    try:
+        return json.loads(body)
+    except RecursionError:
+        raise too_deep from None
+    except ValueError as exc:
+        raise MuxlyHTTPError(422, "invalid_json", "the body is not JSON") from exc
 
 
 def _find_trigger(endpoint_path: str) -> dict[str, Any]:
@@ -125,7 +148,7 @@ RESPONSES: dict[int | str, dict[str, Any]] = {
     404: {"description": "Unknown or disabled endpoint", **_ERROR},
     409: {"description": "The job's DAG is paused, broken or not parsed yet", **_ERROR},
     413: {"description": "The body is over [muxly] webhook_max_body_bytes", **_ERROR},
-    422: {"description": "The body is not JSON", **_ERROR},
+    422: {"description": "The body is not JSON, or nests more than 64 levels deep", **_ERROR},
 }
 
 
@@ -142,9 +165,6 @@ async def receive_webhook(endpoint_path: str, request: Request) -> JSONResponse:
     body = await _read_body(request, settings.webhook_max_body_bytes())
     trigger, secret = await run_in_threadpool(_trigger_and_secret, endpoint_path)
     replay_key = verify_signature(secret, request.headers, body) if secret else None
-    try:
-        payload = json.loads(body) if body.strip() else None
-    except ValueError as exc:
-        raise MuxlyHTTPError(422, "invalid_json", "the body is not JSON") from exc
+    payload = parse_payload(body)
     started = await run_in_threadpool(_start_run, trigger, payload, replay_key)
     return JSONResponse(started, status_code=202)

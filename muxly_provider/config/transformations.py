@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from muxly_provider.config.base import NonEmptyStr, StrictConfig
 
@@ -43,10 +43,26 @@ class FilterConfig(StrictConfig):
 
 
 class FormulaConfig(StrictConfig):
-    """``formula``: ``output_field`` = arithmetic over fields, e.g. ``price * discount_rate``."""
+    """``formula``: ``output_field`` = arithmetic over fields, e.g. ``price * discount_rate``.
+
+    The formula is parsed and compiled when the row is validated, so a malformed one is refused at write time
+    with the position of the error (``muxly_provider.routing`` is pure: no Airflow, no database).
+    """
 
     output_field: NonEmptyStr
     formula: NonEmptyStr
+
+    @field_validator("formula")
+    @classmethod
+    def _compiles(cls, text: str) -> str:
+        from muxly_provider.routing.formula import compile_formula
+        from muxly_provider.routing.formula_parser import FormulaSyntaxError
+
+        try:
+            compile_formula(text)
+        except FormulaSyntaxError as exc:
+            raise ValueError(f"a valid formula: {exc.message} at position {exc.position}") from None
+        return text
 
 
 class FormatStringConfig(StrictConfig):

@@ -7,6 +7,9 @@ OAuth 2 refresh-token grant (RFC 6749 §6; an ``auth_code`` is exchanged first w
 ``token_uri``), never hand-signed tokens. ``airflow_connection`` reads an Airflow Connection: an HTTP
 connection through the HTTP provider's hook, or any connection's ``password`` as a bearer token and its
 ``extra`` ``keyfile_dict`` as a Google key.
+
+Token requests go through the server-side request guard (:mod:`muxly_provider.security.network`), and their
+errors quote only the standard OAuth error codes (RFC 6749 §5.2), never other text of the remote answer.
 """
 
 from __future__ import annotations
@@ -24,6 +27,21 @@ from muxly_provider.connectors.http_client import RefreshableAuth, safe_url
 from muxly_provider.exceptions import MuxlyConnectorError
 
 _EXPIRY_SKEW_SECONDS = 60.0
+_OAUTH_ERRORS = frozenset(
+    {
+        "invalid_request",
+        "invalid_client",
+        "invalid_grant",
+        "unauthorized_client",
+        "unsupported_grant_type",
+        "invalid_scope",
+    }
+)
+
+
+def _oauth_reason(reason: object) -> str:
+    """`` (invalid_grant)`` for a standard OAuth error code, else nothing (the remote server's words)."""
+    return f" ({reason})" if isinstance(reason, str) and reason in _OAUTH_ERRORS else ""
 
 
 @dataclass
@@ -88,8 +106,11 @@ class OAuthRefreshAuth(RefreshableAuth):
             raise self._error("no refresh_token or auth_code to obtain an access token")
         form.update(client_id=self.client_id, client_secret=self.client_secret)
         where = safe_url(self.token_url)
+        from muxly_provider.security.network import guarded_session
+
         try:
-            response = requests.post(self.token_url, data=form, timeout=self.timeout)
+            with guarded_session() as session:
+                response = session.post(self.token_url, data=form, timeout=self.timeout)
         except requests.RequestException as exc:
             raise self._error(f"token request to {where} failed: {type(exc).__name__}") from None
         try:
@@ -97,8 +118,7 @@ class OAuthRefreshAuth(RefreshableAuth):
         except ValueError:
             body = {}
         if response.status_code >= 400 or not isinstance(body, dict) or not body.get("access_token"):
-            reason = body.get("error") if isinstance(body, dict) else None
-            detail = f" ({reason})" if isinstance(reason, str) else ""
+            detail = _oauth_reason(body.get("error") if isinstance(body, dict) else None)
             raise self._error(f"token refresh at {where} failed: HTTP {response.status_code}{detail}")
         self.access_token = str(body["access_token"])
         self.expires_at = time.monotonic() + float(body.get("expires_in") or 3600)
@@ -134,13 +154,16 @@ class GoogleAuth(RefreshableAuth):
         import google.auth.exceptions
         from google.auth.transport.requests import Request
 
+        from muxly_provider.security.network import guarded_session
+
         try:
-            self.credentials.refresh(Request())
+            with guarded_session() as session:
+                self.credentials.refresh(Request(session=session))
         except google.auth.exceptions.GoogleAuthError as exc:
-            reason = exc.args[0] if exc.args and isinstance(exc.args[0], str) else type(exc).__name__
-            reason = reason.split(":")[0][:200]
+            code = exc.args[0].split(":")[0] if exc.args and isinstance(exc.args[0], str) else None
             raise MuxlyConnectorError(
-                f"connector {self.connector_id!r}: Google token refresh failed: {reason}"
+                f"connector {self.connector_id!r}: Google token refresh failed ({type(exc).__name__})"
+                + _oauth_reason(code)
             ) from None
 
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:

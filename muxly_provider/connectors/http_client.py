@@ -7,8 +7,13 @@ One :class:`HttpClient` per run wraps a :class:`requests.Session` with:
 - retries with exponential backoff (``retry``) on connection errors, timeouts, a body cut short and the
   retryable statuses, honouring ``Retry-After`` (seconds or an HTTP date) on 429 and 503;
 - one re-authentication on 401 for credentials that can refresh themselves (OAuth, Google);
-- errors as :class:`~muxly_provider.exceptions.MuxlyConnectorError` naming the connector, the method and the
-  URL without its query string (which may carry an API key), never a credential.
+- errors as :class:`~muxly_provider.exceptions.MuxlyConnectorError` naming the connector, the method, the
+  URL without its query string (which may carry an API key) and a short reason (``HTTP 401 Unauthorized``,
+  ``connection refused``, ``timed out``), never a credential and never the remote server's words: neither
+  its body nor its reason phrase (a test request from the api-server must not read other servers back);
+  the body's error message goes to the process log only (the task log of a run, the api-server log of a test);
+- the server-side request guard (:mod:`muxly_provider.security.network`): no connection to link-local or
+  cloud metadata addresses, redirects and DNS names included.
 
 A bounded total wait keeps a 429 storm from hanging a run: a ``Retry-After`` above
 :data:`MAX_RETRY_AFTER_SECONDS` is an error instead of a sleep.
@@ -17,6 +22,9 @@ A bounded total wait keeps a 429 storm from hanging a run: a ``Retry-After`` abo
 from __future__ import annotations
 
 import email.utils
+import errno
+import http
+import logging
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping
@@ -28,6 +36,9 @@ from urllib.parse import urlsplit, urlunsplit
 import requests
 
 from muxly_provider.exceptions import MuxlyConnectorError
+from muxly_provider.security.network import BlockedAddressError, guard_session
+
+log = logging.getLogger(__name__)
 
 MAX_RETRY_AFTER_SECONDS = 300.0
 """The longest ``Retry-After`` / rate-limit reset Muxly waits for; a longer one fails the run clearly."""
@@ -211,7 +222,7 @@ class HttpClient:
         sleep: Callable[[float], None] | None = None,
     ) -> None:
         self.connector_id = connector_id
-        self.session = session or requests.Session()
+        self.session = guard_session(session or requests.Session())
         self.timeout = timeout
         self.retry = retry or RetryPolicy()
         self.sleep = sleep or _default_sleep
@@ -276,6 +287,10 @@ class HttpClient:
                         _ = response.content  # read the whole body now, inside the retry loop
                     return response
                 detail = _error_detail(response)
+                if detail:
+                    log.warning(
+                        "connector %r: %s answered HTTP %d%s", self.connector_id, where, status, detail
+                    )
                 response.close()
                 if status == 401 and not refreshed and isinstance(self.session.auth, RefreshableAuth):
                     self.session.auth.refresh()
@@ -285,11 +300,13 @@ class HttpClient:
                 kind = "rate_limit" if status == 429 else "server_error" if status >= 500 else "client"
                 if status in {429, 503}:
                     wait = retry_after_seconds(response)
-                problem = f"{where} answered HTTP {status}{detail}"
+                problem = f"{where} answered {status_text(status)}"
             except requests.Timeout:
                 kind, problem = "timeout", f"{where} timed out after {self.timeout:g}s"
             except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError) as exc:
-                kind, problem = "connection_error", f"{where} failed: {type(exc).__name__}"
+                kind, problem = "connection_error", f"{where} failed: {connection_reason(exc)}"
+            except BlockedAddressError as exc:
+                raise self.error(f"{where} refused: {exc.reason} ({exc.remedy})") from None
             except requests.RequestException as exc:
                 raise self.error(f"{where} failed: {type(exc).__name__}") from None
             if kind == "client" or not self.retry.retries(kind, status):
@@ -312,8 +329,50 @@ class HttpClient:
             raise self.error(f"the answer of {method} {safe_url(url)} is not JSON") from None
 
 
+def status_text(status: int) -> str:
+    """``HTTP 401 Unauthorized``: the status with its standard phrase (never the server's own phrase)."""
+    try:
+        return f"HTTP {status} {http.HTTPStatus(status).phrase}"
+    except ValueError:
+        return f"HTTP {status}"
+
+
+_ERRNO_REASONS = {
+    errno.ECONNREFUSED: "connection refused",
+    errno.ECONNRESET: "connection reset",
+    errno.EHOSTUNREACH: "host unreachable",
+    errno.ENETUNREACH: "network unreachable",
+    errno.ETIMEDOUT: "timed out",
+}
+
+
+def connection_reason(exc: BaseException) -> str:
+    """A short reason for a failed connection (``connection refused``, ``name not resolved``, ...).
+
+    Built from the exception types and ``errno`` along the cause chain, never from a library's message
+    (which may quote the remote server).
+    """
+    from urllib3.exceptions import NameResolutionError, ProtocolError, SSLError
+
+    seen: BaseException | None = exc
+    depth = 0
+    while seen is not None and depth < 10:
+        if isinstance(seen, NameResolutionError):
+            return "name not resolved"
+        if isinstance(seen, SSLError | requests.exceptions.SSLError):
+            return "TLS handshake failed"
+        if isinstance(seen, OSError) and seen.errno in _ERRNO_REASONS:
+            return _ERRNO_REASONS[seen.errno]
+        if isinstance(seen, requests.exceptions.ChunkedEncodingError | ProtocolError):
+            return "connection closed before the answer was complete"
+        nested = seen.args[0] if seen.args and isinstance(seen.args[0], BaseException) else None
+        seen = seen.__cause__ or nested or seen.__context__
+        depth += 1
+    return f"connection failed ({type(exc).__name__})"
+
+
 def _error_detail(response: requests.Response) -> str:
-    """A short, secret-free reason from an error body (``error.message``, ``error.status`` or ``message``)."""
+    """A short reason from an error body (``error.message``, ``error.status`` or ``message``), for the log."""
     try:
         body = response.json()
     except ValueError:

@@ -133,6 +133,8 @@ class PrometheusDestination(MuxlyDestination):
         """Update the metrics from the batch and push the registry."""
         from prometheus_client import push_to_gateway
 
+        from muxly_provider.security.network import pushgateway_handler
+
         if self._observed != self.batch_index:
             for record in records:
                 for metric in self.metrics:
@@ -145,6 +147,7 @@ class PrometheusDestination(MuxlyDestination):
                 registry=self.registry,
                 grouping_key=self.grouping_key,
                 timeout=30,
+                handler=pushgateway_handler,  # no link-local or metadata address (docs/security.md)
             )
         except OSError as exc:
             status = getattr(exc, "code", None)

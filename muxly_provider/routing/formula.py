@@ -19,7 +19,8 @@ Formulas are compiled twice from the same tree: into closures (the reference, wh
 per-record error) and into one generated Python expression built from fixed templates and generated names only
 (keys and constants are passed through the namespace, as in
 :mod:`muxly_provider.routing.condition_codegen`). The generated form runs first; on any exception the closure
-form recomputes the value and raises the precise error.
+form recomputes the value and raises the precise error. Formulas too big for Python's compiler (more than
+:data:`MAX_GENERATED_NODES` nodes) run in the closure form only, which handles chains of any length in a loop.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from muxly_provider.routing.condition_values import as_number
 from muxly_provider.routing.formula_parser import (
     BinOp,
     Call,
+    Chain,
     Expr,
     Field,
     FormulaSyntaxError,
@@ -56,9 +58,15 @@ Evaluator = Callable[[Any], Any]
 Bind = Callable[[str, Any], str]
 """Puts a value into a generated function's namespace and returns its generated name."""
 
+MAX_GENERATED_NODES: Final = 200
+"""Formulas with more nodes than this are not turned into generated code (CPython's compiler recurses on long
+``a + b + ...`` chains); they run in the closure form, which gives the same results."""
+
 _MAX_POWER_BITS: Final = 1 << 16
 _ROUNDING: Final = Context(prec=1000, rounding=ROUND_HALF_UP)
 _NUMBER_TYPES: Final = (int, float)
+
+
 _PY_OPS: Final[dict[str, Callable[[Any, Any], Any]]] = {
     "+": operator.add,
     "-": operator.sub,
@@ -199,6 +207,44 @@ def _coalesce(node: Call) -> Evaluator:
     return run
 
 
+def _text(node: Expr) -> str:
+    return unparse_formula(node).removeprefix("(").removesuffix(")")
+
+
+def _chain(node: Chain) -> Evaluator:
+    first = compile_expr(node.first)
+    rest = tuple((op, compile_expr(operand), _text(operand)) for op, operand in node.rest)
+
+    def run(record: Any) -> Any:
+        value = first(record)
+        for op, operand, text in rest:
+            value = _arith(op, value, operand(record), text)
+        return value
+
+    return run
+
+
+def _small(node: Expr) -> bool:
+    """Whether ``node`` has at most :data:`MAX_GENERATED_NODES` nodes (counted without recursion)."""
+    pending: list[Expr] = [node]
+    seen = 0
+    while pending:
+        seen += 1
+        if seen > MAX_GENERATED_NODES:
+            return False
+        current = pending.pop()
+        if isinstance(current, Neg):
+            pending.append(current.operand)
+        elif isinstance(current, BinOp):
+            pending.extend((current.left, current.right))
+        elif isinstance(current, Chain):
+            pending.append(current.first)
+            pending.extend(operand for _, operand in current.rest)
+        elif isinstance(current, Call):
+            pending.extend(current.args)
+    return True
+
+
 def compile_expr(node: Expr) -> Evaluator:
     """The closure form of a formula tree (the reference semantics; raises :class:`StepFailure`).
 
@@ -214,8 +260,10 @@ def compile_expr(node: Expr) -> Evaluator:
         return lambda record: -inner(record)
     if isinstance(node, BinOp):
         left, right = compile_expr(node.left), compile_expr(node.right)
-        op, right_text = node.op, unparse_formula(node.right).removeprefix("(").removesuffix(")")
+        op, right_text = node.op, _text(node.right)
         return lambda record: _arith(op, left(record), right(record), right_text)
+    if isinstance(node, Chain):
+        return _chain(node)
     if node.name == "coalesce":
         return _coalesce(node)
     function = _FUNCTIONS[node.name]
@@ -252,6 +300,11 @@ def formula_source(node: Expr, bind: Bind) -> str:
             if expr.op == "**":
                 return f"{bind('p', _power)}({emit(expr.left)}, {emit(expr.right)})"
             return f"({emit(expr.left)} {expr.op} {emit(expr.right)})"
+        if isinstance(expr, Chain):
+            parts = [emit(expr.first)]
+            for op, operand in expr.rest:
+                parts.append(f"{op} {emit(operand)}")
+            return f"({' '.join(parts)})"
         if expr.name == "coalesce":
             return f"{bind('e', compile_expr(expr))}(record)"
         args = ", ".join(emit(arg) for arg in expr.args)
@@ -269,6 +322,12 @@ def compile_formula(text: str) -> Evaluator:
     """
     node = parse_formula(text)
     closure = compile_expr(node)
+
+    def checked(record: Any) -> Any:
+        return _finite(closure(record))
+
+    if not _small(node):
+        return checked
     namespace: dict[str, Any] = {"__builtins__": {}, "_Error": Exception}
 
     def bind(prefix: str, value: Any) -> str:
@@ -276,7 +335,7 @@ def compile_formula(text: str) -> Evaluator:
         namespace[name] = value
         return name
 
-    slow = bind("slow", lambda record: _finite(closure(record)))
+    slow = bind("slow", checked)
     source = (
         "def _formula(record):\n"
         "    try:\n"
@@ -317,4 +376,4 @@ def formula_step(spec: TransformationSpec) -> MapStep:
         return [f"record[{bind('k', target[0])}] = {formula_source(node, bind)}"]
 
     top_level = len(target) == 1 and isinstance(target[0], str)
-    return MapStep(apply, inline if top_level else None)
+    return MapStep(apply, inline if top_level and _small(node) else None)

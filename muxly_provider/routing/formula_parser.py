@@ -1,4 +1,4 @@
-"""Tokenizer, syntax tree and recursive-descent parser of ``formula`` transformations.
+"""Tokenizer, syntax tree and precedence-climbing parser of ``formula`` transformations.
 
 Grammar (function names are case-insensitive; ``**`` binds tighter than unary minus, as in Python)::
 
@@ -18,6 +18,10 @@ Grammar (function names are case-insensitive; ``**`` binds tighter than unary mi
 Every error is a :class:`FormulaSyntaxError` with the 0-based position of the offending character; nesting is
 limited to :data:`MAX_DEPTH` levels and the text to :data:`MAX_LENGTH` characters. User text is only ever
 parsed, never evaluated.
+
+A run of operators of one precedence level (``a + b - c + ...``, ``a * b / c ...``) is read in a loop into one
+flat :class:`Chain` node, so a formula of 10,000 terms parses, compiles and evaluates without recursion; only
+nesting (parentheses, signs, powers, calls) recurses, and that is bounded by :data:`MAX_DEPTH`.
 """
 
 from __future__ import annotations
@@ -31,8 +35,8 @@ from muxly_provider.routing.paths import PathError, Segment, format_path, parse_
 MAX_DEPTH: Final = 100
 """The deepest nesting of parentheses, unary signs and powers accepted."""
 
-MAX_LENGTH: Final = 10_000
-"""The longest formula accepted, in characters."""
+MAX_LENGTH: Final = 100_000
+"""The longest formula accepted, in characters (a chain of 10,000 terms fits)."""
 
 FUNCTIONS: Final[dict[str, tuple[int, int | None]]] = {
     "abs": (1, 1),
@@ -92,11 +96,22 @@ class Neg:
 
 @dataclass(frozen=True, slots=True)
 class BinOp:
-    """``left op right`` with ``op`` one of ``+ - * / % **``."""
+    """``left op right`` with ``op`` one of ``+ - * / % **`` (the parser makes it only for ``**``)."""
 
     op: str
     left: Expr
     right: Expr
+
+
+@dataclass(frozen=True, slots=True)
+class Chain:
+    """``first op1 operand1 op2 operand2 ...`` computed left to right.
+
+    The operators are all of one precedence level: ``+``/``-`` or ``*``/``/``/``%``.
+    """
+
+    first: Expr
+    rest: tuple[tuple[str, Expr], ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,7 +122,7 @@ class Call:
     args: tuple[Expr, ...]
 
 
-Expr = Num | Field | Neg | BinOp | Call
+Expr = Num | Field | Neg | BinOp | Chain | Call
 """Any node of a formula."""
 
 
@@ -249,18 +264,20 @@ class _Parser:
         return node
 
     def _sum(self) -> Expr:
-        node = self._product()
+        first = self._product()
+        rest: list[tuple[str, Expr]] = []
         while self._op("+", "-"):
             op = str(self._next().value)
-            node = BinOp(op, node, self._product())
-        return node
+            rest.append((op, self._product()))
+        return Chain(first, tuple(rest)) if rest else first
 
     def _product(self) -> Expr:
-        node = self._unary()
+        first = self._unary()
+        rest: list[tuple[str, Expr]] = []
         while self._op("*", "/", "%"):
             op = str(self._next().value)
-            node = BinOp(op, node, self._unary())
-        return node
+            rest.append((op, self._unary()))
+        return Chain(first, tuple(rest)) if rest else first
 
     def _unary(self) -> Expr:
         if not self._op("+", "-"):
@@ -348,7 +365,11 @@ def parse_formula(text: str) -> Expr:
         raise FormulaSyntaxError(f"formula longer than {MAX_LENGTH} characters", text, MAX_LENGTH)
     if not text.strip():
         raise FormulaSyntaxError("empty formula", text, 0)
-    return _Parser(text).parse()
+    parser = _Parser(text)
+    try:
+        return parser.parse()
+    except RecursionError:  # only when called with little stack left: MAX_DEPTH keeps the parser shallow
+        raise FormulaSyntaxError("formula nested too deeply", text, parser.token.pos) from None
 
 
 def unparse_formula(node: Expr) -> str:
@@ -361,4 +382,9 @@ def unparse_formula(node: Expr) -> str:
         return f"-({unparse_formula(node.operand)})"
     if isinstance(node, Call):
         return f"{node.name}({', '.join(unparse_formula(a) for a in node.args)})"
+    if isinstance(node, Chain):
+        parts = [unparse_formula(node.first)]
+        for op, operand in node.rest:
+            parts.append(f"{op} {unparse_formula(operand)}")
+        return f"({' '.join(parts)})"
     return f"({unparse_formula(node.left)} {node.op} {unparse_formula(node.right)})"

@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from muxly_provider.api.errors import MuxlyHTTPError
 from muxly_provider.api.v1 import crud
 from muxly_provider.api.v1.common import (
     Id,
@@ -177,11 +178,11 @@ def _replace_children(
                 "config": step.config,
                 "sequence_order": index if step.sequence_order is None else step.sequence_order,
             }
-            crud.insert_row(
-                session,
-                "rule_transformations",
-                crud.check_row(session, "rule_transformations", row, stored.get(step_id)),
-            )
+            try:
+                checked = crud.check_row(session, "rule_transformations", row, stored.get(step_id))
+            except MuxlyHTTPError as exc:
+                raise _in_step(exc, index) from None
+            crud.insert_row(session, "rule_transformations", checked)
     if destination_ids is not None:
         session.execute(delete(RuleDestination).where(RuleDestination.rule_id == rule_id))
         for index, destination_id in enumerate(dict.fromkeys(destination_ids)):
@@ -191,6 +192,16 @@ def _replace_children(
                 )
             session.add(RuleDestination(rule_id=rule_id, destination_id=destination_id))
     session.flush()
+
+
+def _in_step(exc: MuxlyHTTPError, index: int) -> MuxlyHTTPError:
+    """``exc`` with its field placed under ``transformations[index]`` (the step of the request it is about)."""
+    field = exc.details.get("field")
+    if exc.status_code != 422 or not isinstance(field, str):
+        return exc
+    return invalid(
+        f"transformations[{index}].{field}", str(exc.details.get("reason")), exc.details.get("errors", ())
+    )
 
 
 @router.get("", response_model=Page[RuleResponse], summary="List rules")
@@ -296,5 +307,30 @@ def run_rule_test(
         for destination, records in routing.finish().items():
             outputs.setdefault(destination, []).extend(records)
     except MuxlyError as exc:
-        raise invalid("rule", str(exc)) from None
+        raise invalid(_stored_field(exc, steps), _reason(exc)) from None
     return RuleTestResponse(outputs=outputs, stats=routing.stats.as_dict())
+
+
+def _stored_field(exc: Exception, steps: tuple[Any, ...]) -> str:
+    """The field of the stored rule an error of :func:`run_rule_test` is about."""
+    from muxly_provider.exceptions import MuxlyConditionError, MuxlyConfigError
+
+    if isinstance(exc, MuxlyConditionError):
+        return "condition"
+    if isinstance(exc, MuxlyConfigError):
+        if exc.table == "rule_transformations":
+            index = next((i for i, step in enumerate(steps) if step.id == exc.row_id), None)
+            if index is not None:
+                return f"transformations[{index}].{exc.field}"
+        return exc.field
+    return "rule"
+
+
+def _reason(exc: Exception) -> str:
+    from muxly_provider.exceptions import MuxlyConditionError, MuxlyConfigError
+
+    if isinstance(exc, MuxlyConditionError):
+        return f"a valid condition: {exc.message} at position {exc.position}"
+    if isinstance(exc, MuxlyConfigError):
+        return exc.expected
+    return str(exc)

@@ -169,7 +169,7 @@ def test_bad_responses_name_the_connector(
 
 
 def test_unreachable_server_is_a_connector_error() -> None:
-    with pytest.raises(MuxlyConnectorError, match=r"GET http://127.0.0.1:9/none failed: ConnectionError"):
+    with pytest.raises(MuxlyConnectorError, match=r"GET http://127.0.0.1:9/none failed: connection refused"):
         list(_connector({"base_url": "http://127.0.0.1:9/none", "timeout_seconds": 2}).fetch({}))
 
 

@@ -96,7 +96,7 @@ def test_bigquery_errors_and_expired_token() -> None:
             auth=auth,
             settings={"project_id": "proj", "api_base_url": server.url},
         )
-        with pytest.raises(MuxlyConnectorError, match=r"'bq'.*HTTP 400: Not found: Table proj:nowhere"):
+        with pytest.raises(MuxlyConnectorError, match=r"'bq'.*HTTP 400 Bad Request$"):
             list(BigQueryConnector(ctx).fetch({"query": "SELECT 1 FROM nowhere"}))
         with pytest.raises(MuxlyConnectorError, match="no query"):
             list(BigQueryConnector(ctx).fetch({}))
@@ -181,6 +181,6 @@ def test_ga4_needs_metrics_and_reports_auth_errors() -> None:
         )
         with pytest.raises(MuxlyConnectorError, match="needs 'metrics'"):
             list(Ga4Connector(ctx).fetch({}))
-        with pytest.raises(MuxlyConnectorError, match=r"'ga'.*HTTP 401: invalid credentials") as info:
+        with pytest.raises(MuxlyConnectorError, match=r"'ga'.*HTTP 401 Unauthorized$") as info:
             list(Ga4Connector(ctx).fetch({"metrics": ["activeUsers"]}))
     assert "stale-token" not in str(info.value)

@@ -88,11 +88,9 @@ def test_oauth_refresh_and_bad_token() -> None:
         assert sum(len(b) for b in _connector(server.url, auth).fetch({})) == 3
     with LocalServer(FakeHubSpot()) as server:
         wrong = {"auth_type": "bearer", "params": {"token": "pat-wrong"}}
-        with pytest.raises(
-            MuxlyConnectorError, match=r"'hs'.*HTTP 401: Authentication credentials not found"
-        ) as info:
+        with pytest.raises(MuxlyConnectorError, match=r"'hs'.*HTTP 401 Unauthorized$") as info:
             list(_connector(server.url, wrong).fetch({}))
-        assert "credentials" in str(info.value) and "pat-wrong" not in str(info.value)
+        assert "credentials" not in str(info.value) and "pat-wrong" not in str(info.value)
         assert "reachable" in _connector(server.url).test_connection()
     with pytest.raises(MuxlyConnectorError, match="auth_type 'none' is not supported"):
         list(_connector("http://x", {"auth_type": "none"}).fetch({}))

@@ -1,0 +1,150 @@
+"""Server-side requests from the api-server: connector tests never read a remote body back, and no request
+reaches a link-local or cloud metadata address (``docs/security.md``, "Server-side requests")."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from conftest import bearer, login, make_user
+from fastapi.testclient import TestClient
+
+from tests.unit.connectors.fake_servers import LocalServer, Reply, Request
+
+SECRET_BODY = "AKIA-TOP-SECRET-4b1d"
+
+
+@pytest.fixture
+def admin(api_client: TestClient) -> dict[str, str]:
+    make_user("ssrf-admin", ["admin"])
+    return bearer(login(api_client, "ssrf-admin")["access_token"])
+
+
+@pytest.fixture
+def leaky_server() -> Iterator[LocalServer]:
+    """An internal service whose error answers quote what an attacker wants to read."""
+
+    def answer(request: Request) -> Reply:
+        if request.path == "/unauthorized":
+            return Reply(401, {"error": {"message": f"token {SECRET_BODY} expired"}})
+        if request.path == "/text":
+            return Reply(
+                200, raw=f"<html>{SECRET_BODY}</html>".encode(), headers={"Content-Type": "text/html"}
+            )
+        if request.path == "/to-metadata":
+            return Reply(302, raw=b"", headers={"Location": "http://169.254.169.254/latest/meta-data/"})
+        return Reply(500, {"error": {"message": SECRET_BODY, "status": SECRET_BODY}, "message": SECRET_BODY})
+
+    with LocalServer(answer) as server:
+        yield server
+
+
+@pytest.fixture
+def connect_calls(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """Every socket connection urllib3 opens (to prove a refused request opened none)."""
+    import urllib3.connection
+    from urllib3.util import connection
+
+    calls: list[Any] = []
+    real = connection.create_connection
+
+    def recording(address: Any, *args: Any, **kwargs: Any) -> socket.socket:
+        calls.append(address)
+        return real(address, *args, **kwargs)
+
+    monkeypatch.setattr(connection, "create_connection", recording)
+    monkeypatch.setattr(urllib3.connection.connection, "create_connection", recording)
+    return calls
+
+
+def _test_connector(client: TestClient, headers: dict[str, str], url: str, **settings: Any) -> dict[str, Any]:
+    created = client.post(
+        "/api/v1/connectors",
+        json={
+            "name": "probe",
+            "connector_type": "api",
+            "connection_settings": {"base_url": url, "retry": {"max_attempts": 1}, **settings},
+        },
+        headers=headers,
+    )
+    assert created.status_code == 201, created.text
+    answer = client.post(f"/api/v1/connectors/{created.json()['id']}/test", headers=headers)
+    assert answer.status_code == 200, answer.text
+    return dict(answer.json())
+
+
+@pytest.mark.parametrize(
+    ("path", "reason"),
+    [
+        ("/boom", "HTTP 500 Internal Server Error"),
+        ("/unauthorized", "HTTP 401 Unauthorized"),
+        ("/text", "is not JSON"),
+    ],
+)
+def test_connector_test_answers_a_status_never_the_remote_body(
+    api_client: TestClient, admin: dict[str, str], leaky_server: LocalServer, path: str, reason: str
+) -> None:
+    result = _test_connector(api_client, admin, leaky_server.url + path)
+    assert result["ok"] is False
+    assert reason in result["message"]
+    assert SECRET_BODY not in result["message"]
+    assert leaky_server.requests, "the request was sent"
+
+
+def test_connector_test_refuses_a_name_resolving_to_the_metadata_address(
+    api_client: TestClient,
+    admin: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+    connect_calls: list[Any],
+) -> None:
+    real = socket.getaddrinfo
+
+    def resolve(host: Any, *args: Any, **kwargs: Any) -> Any:
+        if host == "metadata.attacker.test":
+            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("169.254.169.254", 80))]
+        return real(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", resolve)
+    result = _test_connector(api_client, admin, "http://metadata.attacker.test/latest/meta-data/iam")
+    assert result["ok"] is False
+    assert "refused: 169.254.169.254 is a cloud metadata address" in result["message"]
+    assert "[muxly] allow_link_local_requests" in result["message"]
+    assert connect_calls == []
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://169.254.169.254/latest/meta-data/",
+        "http://[fd00:ec2::254]/latest/meta-data/",
+        "http://metadata.google.internal/computeMetadata/v1/",
+        "http://100.100.100.200/latest/meta-data/",
+        "http://[::ffff:169.254.169.254]/",
+        "http://169.254.10.1/",
+    ],
+)
+def test_connector_test_refuses_link_local_and_metadata_addresses(
+    api_client: TestClient, admin: dict[str, str], connect_calls: list[Any], url: str
+) -> None:
+    result = _test_connector(api_client, admin, url)
+    assert result["ok"] is False
+    assert "refused" in result["message"]
+    assert connect_calls == []
+
+
+def test_a_redirect_to_the_metadata_address_is_refused(
+    api_client: TestClient, admin: dict[str, str], leaky_server: LocalServer, connect_calls: list[Any]
+) -> None:
+    result = _test_connector(api_client, admin, leaky_server.url + "/to-metadata")
+    assert result["ok"] is False
+    assert "refused: 169.254.169.254 is a cloud metadata address" in result["message"]
+    assert [address[0] for address in connect_calls] == ["127.0.0.1"]  # the first hop only
+
+
+def test_loopback_stays_reachable(api_client: TestClient, admin: dict[str, str]) -> None:
+    with LocalServer(lambda request: Reply(200, [{"id": 1}, {"id": 2}])) as server:
+        result = _test_connector(api_client, admin, server.url + "/items")
+    assert result == {"ok": True, "message": result["message"]}
+    assert "2 record(s)" in result["message"]
