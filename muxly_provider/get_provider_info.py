@@ -138,6 +138,20 @@ def get_provider_info() -> dict[str, Any]:
                         "1048576",
                         kind="integer",
                     ),
+                    "api_max_body_bytes": _option(
+                        "Largest request body of the management API (/api/v1), in bytes; larger bodies get "
+                        "413 before they are parsed or authenticated.",
+                        "1048576",
+                        "1048576",
+                        kind="integer",
+                    ),
+                    "allow_link_local_requests": _option(
+                        "Let connectors, destinations and token requests reach link-local addresses "
+                        "(169.254.0.0/16, fe80::/10) and cloud metadata endpoints (169.254.169.254, ...).",
+                        "False",
+                        "False",
+                        kind="boolean",
+                    ),
                 },
             }
         },
