@@ -67,12 +67,26 @@ _ROUNDING: Final = Context(prec=1000, rounding=ROUND_HALF_UP)
 _NUMBER_TYPES: Final = (int, float)
 
 
+def _mod(a: Any, b: Any) -> Any:
+    """``a % b`` with the sign of the divisor for every number type, as docs/routing.md says.
+
+    Python's ``%`` already does so for int and float; ``Decimal``'s keeps the sign of the dividend
+    (``Decimal(-7) % 3`` is ``-1``), so its remainder is moved into the divisor's range (``2``, like ``-7 % 3``).
+    """
+    if not b:
+        raise ZeroDivisionError  # Decimal raises InvalidOperation instead
+    result = a % b
+    if type(result) is Decimal and result and (result < 0) != (b < 0):
+        result += b
+    return result
+
+
 _PY_OPS: Final[dict[str, Callable[[Any, Any], Any]]] = {
     "+": operator.add,
     "-": operator.sub,
     "*": operator.mul,
     "/": operator.truediv,
-    "%": operator.mod,
+    "%": _mod,
 }
 
 
@@ -297,10 +311,14 @@ def formula_source(node: Expr, bind: Bind) -> str:
         if isinstance(expr, Neg):
             return f"(-{emit(expr.operand)})"
         if isinstance(expr, BinOp):
-            if expr.op == "**":
-                return f"{bind('p', _power)}({emit(expr.left)}, {emit(expr.right)})"
+            if expr.op in {"**", "%"}:
+                function = _power if expr.op == "**" else _mod
+                return f"{bind('p', function)}({emit(expr.left)}, {emit(expr.right)})"
             return f"({emit(expr.left)} {expr.op} {emit(expr.right)})"
         if isinstance(expr, Chain):
+            if any(op == "%" for op, _ in expr.rest):
+                # Python's ``%`` on a Decimal keeps the dividend's sign: the closure form applies ``_mod``.
+                return f"{bind('e', compile_expr(expr))}(record)"
             parts = [emit(expr.first)]
             for op, operand in expr.rest:
                 parts.append(f"{op} {emit(operand)}")
