@@ -258,16 +258,8 @@ def _scheduler_jobs(check: _RowCheck) -> BaseModel | None:
     spec = check.finish(SchedulerJobRowSpec, {"action_params": params})
     if not isinstance(spec, SchedulerJobRowSpec):
         return None
-    if spec.job_type == "cron":
-        if not (spec.schedule or "").strip():
-            check.error("schedule", "a cron expression or preset: a cron job needs a schedule")
-        else:
-            try:
-                check_schedule(spec.schedule or "")
-            except ValueError as exc:
-                check.error("schedule", str(exc))
-    elif spec.schedule is not None and spec.schedule.strip():
-        try:
+    if spec.job_type == "cron" or (spec.schedule or "").strip():
+        try:  # the schedule validator the DAG factory uses at parse (same rules, same message)
             check_schedule(spec.schedule)
         except ValueError as exc:
             check.error("schedule", str(exc))

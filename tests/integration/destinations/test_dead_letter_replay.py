@@ -150,3 +150,26 @@ def test_concurrent_replays_of_one_letter_deliver_it_once(
     assert sorted(statuses).count("replayed") == 1
     assert set(statuses) <= {"replayed", "in_progress", "already_replayed"}
     assert [r.json() for r in recorder.requests] == [HOOK_RECORDS]
+
+
+def test_migration_b2d5f9a3c8e4_downgrades_and_upgrades_with_letters_in_place(
+    muxly_engine: Engine, letters: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    from sqlalchemy import inspect
+
+    from muxly_provider import settings
+    from muxly_provider.db import migrate
+
+    url = muxly_engine.url.render_as_string(hide_password=False)
+    schema = settings.db_schema(url)
+    assert replay_letter(muxly_engine, letters["hook"]).status == "replayed"
+
+    migrate.downgrade(url, "a1c4e8f2b7d3")
+    columns = {c["name"] for c in inspect(muxly_engine).get_columns("dead_letters", schema=schema)}
+    assert not {c for c in columns if c.startswith("replay")}
+    migrate.upgrade(url)
+
+    # The letters stay; their replay history is gone (a downgrade forgets it), so they are pending again.
+    listed, _ = _json_out(capsys, cli.list_dead_letters, replayed="false")
+    assert listed["total"] == 3
+    assert {x["replay_attempts"] for x in listed["items"]} == {0}
