@@ -5,7 +5,7 @@
 * files: the same records through the ``file`` destination (csv, jsonl) against ``csv.DictWriter`` and a
   ``json.dumps`` line loop.
 
-Muxly's side runs through the runner's per-destination batching (``_Delivery``), as in a job run. Prints the
+Muxly's side runs through the per-destination batching of a delivery task (``Delivery``), as in a job run. Prints the
 seconds of each side and the ratio (hand-written time / Muxly time: 1.0 is as fast, the target is >= 0.7).
 
 Run: ``.venv/bin/python benchmarks/bench_destinations.py [--records N] [--pg-dsn URL]``.
@@ -34,8 +34,8 @@ from psycopg2.extras import execute_values
 
 from muxly_provider.connectors.base import ConnectorContext
 from muxly_provider.destinations.base import DestinationContext, RunInfo
+from muxly_provider.runtime.delivery import Delivery
 from muxly_provider.runtime.loading import JobRuntime
-from muxly_provider.runtime.runner import RunOutcome, _Delivery
 
 BATCH = 5000
 FETCH = 1000
@@ -87,14 +87,13 @@ def muxly(destination_type: str, config: dict[str, Any], data: list[dict[str, An
         export_destination_ids=("d",),
     )
     started = time.perf_counter()
-    outcome = RunOutcome()
-    delivery = _Delivery(runtime, RUN, outcome, NullStore())
+    delivery = Delivery(runtime.destinations, RUN, NullStore())
     for start in range(0, len(data), FETCH):
         delivery.send({"d": data[start : start + FETCH]})
     delivery.flush()
     delivery.commit()
     elapsed = time.perf_counter() - started
-    counts = outcome.destinations["d"]
+    counts = delivery.outcomes["d"]
     assert counts.delivered == len(data), counts
     assert not counts.error, counts
     return elapsed

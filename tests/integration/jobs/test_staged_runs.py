@@ -329,8 +329,6 @@ def test_a_disabled_destination_gets_no_task_and_its_records_are_counted(
 def test_destination_ids_that_clean_to_the_same_name_get_their_own_tasks(
     muxly_engine: Engine, sales_api: str, tmp_path: Path
 ) -> None:
-    from muxly_provider.dag_factory.naming import delivery_task_id
-
     _seed(
         muxly_engine,
         sales_api,
@@ -343,6 +341,8 @@ def test_destination_ids_that_clean_to_the_same_name_get_their_own_tasks(
     )
     dag = _dag("ids")
     assert dag is not None  # DuplicateTaskIdFound dropped the whole DAG
+    from muxly_provider.dag_factory.naming import delivery_task_id
+
     first, second = delivery_task_id("crm:eu"), delivery_task_id("crm@eu")
     assert first != second and {first, second} <= set(dag.task_ids)
     assert dag.test().state == "success"
