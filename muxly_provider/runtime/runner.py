@@ -157,7 +157,8 @@ def route_and_stage(
             if first:
                 shares.add("export", first)
             for dest_id, records in routed.items():
-                outcome.routed[dest_id] = outcome.routed.get(dest_id, 0) + len(records)
+                counts = outcome.skipped_disabled if dest_id in disabled else outcome.routed
+                counts[dest_id] = counts.get(dest_id, 0) + len(records)
             continue
         for dest_id, records in routed.items():
             if not records:

@@ -276,3 +276,12 @@ def test_each_share_is_staged_once_and_read_alone() -> None:
     assert len(json.dumps(manifest)) < 1000  # XCom carries the manifest only
     counts = runner.deliver_share(runtime, RUN, manifest, "a", MemoryStore())
     assert counts.delivered == 5 and [r for b in MemoryDestination.written["a"] for r in b] == RECORDS[::2]
+
+
+def test_an_export_to_a_disabled_destination_counts_it_as_skipped() -> None:
+    runtime = replace(
+        _runtime({"a": {}}), export_destination_ids=("a", "off"), disabled_destinations=frozenset({"off"})
+    )
+    result = runner.run_job(runtime, RUN, {}, dead_letters=MemoryStore()).as_result()
+    assert result["skipped_disabled"] == {"off": 10}
+    assert result["routed"] == result["delivered"] == 10 and list(result["destinations"]) == ["a"]
