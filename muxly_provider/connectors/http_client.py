@@ -5,7 +5,8 @@ One :class:`HttpClient` per run wraps a :class:`requests.Session` with:
 - a client-side rate limit (``rate_limit``: at most ``max_requests`` per ``period_seconds``, and with
   ``auto_adjust`` a pause until the server's ``X-RateLimit-Reset`` when ``X-RateLimit-Remaining`` reaches 0);
 - retries with exponential backoff (``retry``) on connection errors, timeouts, a body cut short and the
-  retryable statuses, honouring ``Retry-After`` (seconds or an HTTP date) on 429 and 503;
+  retryable statuses, honouring ``Retry-After`` (seconds or an HTTP date) on 429 and 503, through the retry
+  layer the webhook and Slack destinations use too (:mod:`muxly_provider.http_retry`);
 - one re-authentication on 401 for credentials that can refresh themselves (OAuth, Google);
 - errors as :class:`~muxly_provider.exceptions.MuxlyConnectorError` naming the connector, the method, the
   URL without its query string (which may carry an API key) and a short reason (``HTTP 401 Unauthorized``,
@@ -21,7 +22,6 @@ A bounded total wait keeps a 429 storm from hanging a run: a ``Retry-After`` abo
 
 from __future__ import annotations
 
-import email.utils
 import errno
 import http
 import logging
@@ -29,26 +29,21 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import requests
 
 from muxly_provider.exceptions import MuxlyConnectorError
+from muxly_provider.http_retry import Failure, RetryGaveUp, call_with_retries
+from muxly_provider.http_retry import RetryPolicy as RetryPolicy  # re-exported: connectors and tests use it
+from muxly_provider.http_retry import retry_after_seconds as retry_after_seconds  # re-exported likewise
 from muxly_provider.security.network import BlockedAddressError, guard_session
 
 log = logging.getLogger(__name__)
 
-MAX_RETRY_AFTER_SECONDS = 300.0
+MAX_RETRY_AFTER_SECONDS: float = RetryPolicy.max_retry_after_seconds
 """The longest ``Retry-After`` / rate-limit reset Muxly waits for; a longer one fails the run clearly."""
-
-_ERROR_KINDS = {
-    "RATE_LIMIT": "rate_limit",
-    "SERVER_ERROR": "server_error",
-    "TIMEOUT": "timeout",
-    "CONNECTION_ERROR": "connection_error",
-}
 
 
 def _default_sleep(seconds: float) -> None:
@@ -63,55 +58,6 @@ def safe_url(url: str) -> str:
     if parts.port:
         host = f"{host}:{parts.port}"
     return urlunsplit((parts.scheme, host, parts.path, "", ""))
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """How failed requests are retried (``connection_settings.retry``).
-
-    :param max_attempts: attempts in all, the first included
-    :param initial_backoff_ms: the wait before the second attempt
-    :param max_backoff_ms: the longest wait between attempts (a ``Retry-After`` may ask for more)
-    :param backoff_multiplier: growth of the wait per attempt
-    :param retryable_status: HTTP statuses that are retried
-    :param retryable_errors: when not empty, only these kinds are retried (``RATE_LIMIT``, ``SERVER_ERROR``,
-        ``TIMEOUT``, ``CONNECTION_ERROR``)
-    """
-
-    max_attempts: int = 3
-    initial_backoff_ms: int = 500
-    max_backoff_ms: int = 30_000
-    backoff_multiplier: float = 2.0
-    retryable_status: frozenset[int] = frozenset({429, 500, 502, 503, 504})
-    retryable_errors: frozenset[str] = frozenset()
-
-    @classmethod
-    def from_settings(cls, settings: Mapping[str, Any] | None) -> RetryPolicy:
-        """Build the policy from ``connection_settings.retry`` (defaults when absent)."""
-        if not settings:
-            return cls()
-        default = cls()
-        return cls(
-            max_attempts=max(1, int(settings.get("max_attempts", default.max_attempts))),
-            initial_backoff_ms=int(settings.get("initial_backoff_ms", default.initial_backoff_ms)),
-            max_backoff_ms=int(settings.get("max_backoff_ms", default.max_backoff_ms)),
-            backoff_multiplier=float(settings.get("backoff_multiplier", default.backoff_multiplier)),
-            retryable_status=frozenset(settings.get("retryable_status") or default.retryable_status),
-            retryable_errors=frozenset(
-                _ERROR_KINDS[e] for e in settings.get("retryable_errors") or () if e in _ERROR_KINDS
-            ),
-        )
-
-    def backoff(self, attempt: int) -> float:
-        """Seconds to wait after failed attempt number ``attempt`` (1-based)."""
-        delay = self.initial_backoff_ms * self.backoff_multiplier ** (attempt - 1)
-        return min(delay, self.max_backoff_ms) / 1000.0
-
-    def retries(self, kind: str, status: int | None = None) -> bool:
-        """Whether a failure of ``kind`` (and ``status``) is retried."""
-        if kind in {"rate_limit", "server_error"} and status not in self.retryable_status:
-            return False
-        return not self.retryable_errors or kind in self.retryable_errors
 
 
 @dataclass
@@ -172,24 +118,6 @@ class RateLimiter:
             return 0.0
         # Epoch seconds (GitHub style) or seconds until the reset (IETF draft style).
         return max(0.0, value - time.time()) if value > 1_000_000_000 else max(0.0, value)
-
-
-def retry_after_seconds(response: requests.Response) -> float | None:
-    """The ``Retry-After`` of ``response`` in seconds (delta seconds or an HTTP date), if any."""
-    value = response.headers.get("Retry-After")
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
 class RefreshableAuth(requests.auth.AuthBase):
@@ -268,54 +196,56 @@ class HttpClient:
         """
         where = f"{method} {safe_url(url)}"
         refreshed = False
-        attempt = 0
-        while True:
-            attempt += 1
-            if self._pause:
-                self.sleep(self._pause)
-                self._pause = 0.0
-            self.rate_limiter.acquire()
-            kind: str
-            wait: float | None = None
-            status: int | None = None
-            try:
-                response = self.session.request(method, url, timeout=self.timeout, stream=True, **kwargs)
-                status = response.status_code
-                self._pause = self.rate_limiter.observe(response)
-                if status < 400:
-                    if not (stream_ndjson and is_ndjson(response)):
-                        _ = response.content  # read the whole body now, inside the retry loop
-                    return response
-                detail = _error_detail(response)
-                if detail:
-                    log.warning(
-                        "connector %r: %s answered HTTP %d%s", self.connector_id, where, status, detail
+
+        def attempt() -> requests.Response | Failure:
+            nonlocal refreshed
+            while True:  # a 401 answered by a refreshed credential is sent again within the same attempt
+                if self._pause:
+                    self.sleep(self._pause)
+                    self._pause = 0.0
+                self.rate_limiter.acquire()
+                try:
+                    response = self.session.request(method, url, timeout=self.timeout, stream=True, **kwargs)
+                    status = response.status_code
+                    self._pause = self.rate_limiter.observe(response)
+                    if status < 400:
+                        if not (stream_ndjson and is_ndjson(response)):
+                            _ = response.content  # read the whole body now, inside the retry loop
+                        return response
+                    detail = _error_detail(response)
+                    if detail:
+                        log.warning(
+                            "connector %r: %s answered HTTP %d%s", self.connector_id, where, status, detail
+                        )
+                    response.close()
+                    if status == 401 and not refreshed and isinstance(self.session.auth, RefreshableAuth):
+                        self.session.auth.refresh()
+                        refreshed = True
+                        continue
+                    return Failure.from_status(
+                        status, f"{where} answered {status_text(status)}", response.headers
                     )
-                response.close()
-                if status == 401 and not refreshed and isinstance(self.session.auth, RefreshableAuth):
-                    self.session.auth.refresh()
-                    refreshed = True
-                    attempt -= 1
-                    continue
-                kind = "rate_limit" if status == 429 else "server_error" if status >= 500 else "client"
-                if status in {429, 503}:
-                    wait = retry_after_seconds(response)
-                problem = f"{where} answered {status_text(status)}"
-            except requests.Timeout:
-                kind, problem = "timeout", f"{where} timed out after {self.timeout:g}s"
-            except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError) as exc:
-                kind, problem = "connection_error", f"{where} failed: {connection_reason(exc)}"
-            except BlockedAddressError as exc:
-                raise self.error(f"{where} refused: {exc.reason} ({exc.remedy})") from None
-            except requests.RequestException as exc:
-                raise self.error(f"{where} failed: {type(exc).__name__}") from None
-            if kind == "client" or not self.retry.retries(kind, status):
-                raise self.error(problem)
-            if attempt >= self.retry.max_attempts:
-                raise self.error(f"{problem} (gave up after {attempt} attempts)")
-            if wait is not None and wait > MAX_RETRY_AFTER_SECONDS:
-                raise self.error(f"{problem}; Retry-After {wait:.0f}s exceeds {MAX_RETRY_AFTER_SECONDS:.0f}s")
-            self.sleep(wait if wait is not None else self.retry.backoff(attempt))
+                except requests.Timeout:
+                    return Failure("timeout", f"{where} timed out after {self.timeout:g}s")
+                except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError) as exc:
+                    return Failure("connection_error", f"{where} failed: {connection_reason(exc)}")
+                except BlockedAddressError as exc:
+                    raise self.error(f"{where} refused: {exc.reason} ({exc.remedy})") from None
+                except requests.RequestException as exc:
+                    raise self.error(f"{where} failed: {type(exc).__name__}") from None
+
+        try:
+            return call_with_retries(attempt, self.retry, sleep=self.sleep)
+        except RetryGaveUp as gave_up:
+            problem = gave_up.failure.problem
+            if gave_up.reason == "exhausted":
+                problem = f"{problem} (gave up after {gave_up.attempts} attempts)"
+            elif gave_up.reason == "retry_after":
+                wait = gave_up.failure.retry_after or 0.0
+                problem = (
+                    f"{problem}; Retry-After {wait:.0f}s exceeds {self.retry.max_retry_after_seconds:.0f}s"
+                )
+            raise self.error(problem) from None
 
     def json(self, method: str, url: str, **kwargs: Any) -> Any:
         """Send a request and decode its JSON answer.

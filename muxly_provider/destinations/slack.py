@@ -8,17 +8,21 @@ connection whose password holds the webhook URL, or the path after ``host``), ``
 One message per batch: ``{"text": <message_template rendered>, "channel", "username", "icon_emoji" or
 "icon_url"}``; with ``include_data`` each record is an attachment (``color``, one short field per record
 field), at most :data:`MAX_ATTACHMENTS` per message (a larger batch is sent as several messages). The answer must
-be ``2xx``; ``5xx`` and connection errors are retried (``retry_count``, default 3), other answers are final.
+be ``2xx``; ``429``, ``5xx`` and connection errors are retried (``retry_count``, default 3) after the answer's
+``Retry-After`` (at most 60 s) or with backoff (:mod:`muxly_provider.destinations.http`); other answers are
+final.
 Slack messages are not idempotent: an Airflow retry of the run posts its messages again.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 import requests
 
+from muxly_provider import http_retry
 from muxly_provider.config.destinations import SlackDestinationConfig
 from muxly_provider.destinations import http
 from muxly_provider.destinations.base import MuxlyDeliveryError, MuxlyDestination, Record
@@ -54,6 +58,8 @@ class SlackDestination(MuxlyDestination):
         self._session = requests.Session()
         self._url: str | None = None
         self.messages = 0
+        self.sleep: Callable[[float], None] = http_retry.default_sleep
+        """How the retries wait (tests record the waits instead)."""
 
     @property
     def retry_count(self) -> int:
@@ -137,6 +143,8 @@ class SlackDestination(MuxlyDestination):
                     body=body,
                     retry_count=self.retry_count,
                     backoff_seconds=self.retry_backoff_seconds,
+                    sleep=self.sleep,
+                    label=f"destination {self.context.id!r} ({self.destination_type})",
                 )
             except MuxlyDeliveryError as exc:
                 exc.delivered = sent

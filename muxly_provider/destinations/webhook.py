@@ -10,19 +10,21 @@ record (``record`` mode). ``body_template`` is a JSON value (or a string) whose 
 ``{"items": "{{records}}", "n": "{{count}}"}`` sends a list and a number. ``url`` and header values are
 templates too. ``GET`` sends no body: the rendered body, when it is an object, becomes the query string.
 
-Retries: connection errors, timeouts and ``5xx`` answers are retried ``retry_count`` times with exponential
-backoff; a ``4xx`` answer is final (see :mod:`muxly_provider.destinations.http`). Webhooks are not idempotent:
+Retries: connection errors, timeouts, ``429`` and ``5xx`` answers are retried ``retry_count`` times, after the
+answer's ``Retry-After`` (at most 60 s) or with exponential backoff; any other ``4xx`` answer is final (see
+:mod:`muxly_provider.destinations.http`). Webhooks are not idempotent:
 the receiver sees a batch again when an Airflow retry runs the job again.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import requests
 
+from muxly_provider import http_retry
 from muxly_provider.config.destinations import WebhookDestinationConfig
 from muxly_provider.destinations import http
 from muxly_provider.destinations.base import MuxlyDeliveryError, MuxlyDestination, Record
@@ -65,6 +67,8 @@ class WebhookDestination(MuxlyDestination):
             raise self.fail(str(exc), retryable=False) from None
         self._session = requests.Session()
         self.requests_sent = 0
+        self.sleep: Callable[[float], None] = http_retry.default_sleep
+        """How the retries wait (tests record the waits instead)."""
 
     def _request(self, context: dict[str, Any]) -> None:
         settings = self.settings
@@ -95,6 +99,8 @@ class WebhookDestination(MuxlyDestination):
             timeout=settings.timeout_seconds,
             retry_count=settings.retry_count,
             backoff_seconds=self.retry_backoff_seconds,
+            sleep=self.sleep,
+            label=f"destination {self.context.id!r} ({self.destination_type})",
         )
         self.requests_sent += 1
 

@@ -38,14 +38,23 @@ class HttpRequest:
         return json.loads(self.body)
 
 
+Answer = int | tuple[int, dict[str, str]]
+"""A status, or a status with headers (``(429, {"Retry-After": "1"})``)."""
+
+
 @dataclass
 class Recorder:
-    """Records requests; answers with the next status of ``statuses`` (then 200)."""
+    """Records requests; answers with the next of ``statuses`` (then ``then``, 200 by default).
+
+    ``requests`` holds the accepted (2xx) requests; ``arrivals`` the ``time.monotonic()`` of every request.
+    """
 
     url: str
     requests: list[HttpRequest] = field(default_factory=list)
-    statuses: list[int] = field(default_factory=list)
+    statuses: list[Answer] = field(default_factory=list)
     slack: bool = False
+    then: Answer = 200
+    arrivals: list[float] = field(default_factory=list)
 
 
 @contextmanager
@@ -63,7 +72,9 @@ def http_recorder(slack: bool = False, port: int = 0) -> Iterator[Recorder]:
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length) if length else b""
             with lock:
-                status = recorder.statuses.pop(0) if recorder.statuses else 200
+                recorder.arrivals.append(time.monotonic())
+                answer_spec = recorder.statuses.pop(0) if recorder.statuses else recorder.then
+                status, extra = answer_spec if isinstance(answer_spec, tuple) else (answer_spec, {})
                 request = HttpRequest(self.command, self.path, dict(self.headers), body)
                 if status < 300:
                     recorder.requests.append(request)
@@ -75,6 +86,8 @@ def http_recorder(slack: bool = False, port: int = 0) -> Iterator[Recorder]:
                 except ValueError:
                     status, answer = 400, b"invalid_payload"
             self.send_response(status)
+            for name, value in extra.items():
+                self.send_header(name, value)
             self.send_header("Content-Length", str(len(answer)))
             self.end_headers()
             self.wfile.write(answer)

@@ -136,3 +136,28 @@ def test_slack_errors_do_not_quote_the_webhook_url() -> None:
         with pytest.raises(MuxlyDeliveryError) as info:
             _slack(server.url + "/services/T0/B0/SECRETPART").write_batch(RECORDS)
     assert not info.value.retryable
+
+
+def test_slack_honours_retry_after_on_429_and_503() -> None:
+    waits: list[float] = []
+    with http_recorder(slack=True) as server:
+        server.statuses = [(429, {"Retry-After": "2"}), (503, {"Retry-After": "120"}), 500]
+        dest = _slack(server.url + "/hook", retry_count=3, retry_backoff_seconds=0.5)
+        dest.sleep = waits.append
+        dest.write_batch(RECORDS)
+        assert dest.commit() == ["1 message(s)"]
+    assert waits == [2.0, 60.0, 2.0]  # Retry-After, Retry-After capped at 60 s, then the backoff (0.5 * 2**2)
+    assert len(server.requests) == 1 and len(server.arrivals) == 4
+
+
+def test_slack_429_forever_fails_retryable_after_its_retries() -> None:
+    waits: list[float] = []
+    with http_recorder(slack=True) as server:
+        server.then = (429, {"Retry-After": "1"})
+        dest = _slack(server.url + "/services/T0/B0/SECRETPART", retry_count=2)
+        dest.sleep = waits.append
+        with pytest.raises(MuxlyDeliveryError) as info:
+            dest.write_batch(RECORDS)
+    assert info.value.retryable and "HTTP 429" in str(info.value) and "3 tries" in str(info.value)
+    assert "SECRETPART" not in str(info.value)
+    assert waits == [1.0, 1.0] and len(server.arrivals) == 3

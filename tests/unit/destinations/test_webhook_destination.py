@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import email.utils
 import time
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
+from muxly_provider.destinations import http
 from muxly_provider.destinations.base import DestinationContext, MuxlyDeliveryError, RunInfo
 from muxly_provider.destinations.registry import get_destination_class
 from muxly_provider.destinations.webhook import WebhookDestination
@@ -20,7 +22,7 @@ RUN = RunInfo(
     connector_id="sales",
     logical_date=datetime(2026, 11, 26, tzinfo=UTC),
 )
-RECORDS = [{"id": 1, "amount": 10.5}, {"id": 2, "amount": 3}]
+RECORDS: list[dict[str, Any]] = [{"id": 1, "amount": 10.5}, {"id": 2, "amount": 3}]
 SECRET = "Bearer s3cr3t-token-value"
 
 
@@ -121,3 +123,66 @@ def test_record_mode_reports_how_many_records_went_through() -> None:
 def test_bad_template_is_rejected_before_any_request() -> None:
     with pytest.raises(MuxlyDeliveryError, match="invalid template"):
         _dest("http://127.0.0.1:1", body_template={"a": "{{ broken"})
+
+
+def test_429_waits_for_retry_after_then_delivers_once() -> None:
+    waits: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        waits.append(seconds)
+        time.sleep(seconds)
+
+    with http_recorder() as server:
+        server.statuses = [(429, {"Retry-After": "1"})]
+        dest = _dest(server.url, retry_count=2)
+        dest.sleep = sleep
+        dest.write_batch(RECORDS)
+    assert waits == [1.0]  # the server's wait, not the 0.01 s backoff
+    assert [r.json() for r in server.requests] == [RECORDS]
+    assert len(server.arrivals) == 2 and server.arrivals[1] - server.arrivals[0] >= 0.95
+
+
+def test_429_forever_is_a_retryable_error_after_the_retries() -> None:
+    waits: list[float] = []
+    with http_recorder() as server:
+        server.then = (429, {})
+        dest = _dest(server.url, retry_count=2)
+        dest.sleep = waits.append
+        with pytest.raises(MuxlyDeliveryError) as info:
+            dest.write_batch(RECORDS)
+    assert info.value.retryable and info.value.delivered == 0
+    assert "HTTP 429 Too Many Requests after 3 tries" in str(info.value)
+    assert len(server.arrivals) == 3 and server.requests == []
+    assert waits == [0.01, 0.02]  # no Retry-After: the destination's backoff
+
+
+@pytest.mark.parametrize(
+    ("retry_after", "expected"),
+    [
+        ("3600", http.MAX_RETRY_AFTER_SECONDS),
+        (email.utils.formatdate(time.time() + 7200, usegmt=True), http.MAX_RETRY_AFTER_SECONDS),
+        (email.utils.formatdate(time.time() - 60, usegmt=True), 0.0),
+        ("2.5", 2.5),
+        ("soon", 0.01),  # not a number nor a date: the backoff
+    ],
+)
+def test_retry_after_is_capped(retry_after: str, expected: float) -> None:
+    waits: list[float] = []
+    with http_recorder() as server:
+        server.statuses = [(503, {"Retry-After": retry_after})]
+        dest = _dest(server.url, retry_count=1)
+        dest.sleep = waits.append
+        dest.write_batch(RECORDS)
+    assert waits == [expected] and len(server.requests) == 1
+
+
+@pytest.mark.parametrize("status", [400, 401, 403, 409, 422])
+def test_other_4xx_are_final_even_with_retry_after(status: int) -> None:
+    waits: list[float] = []
+    with http_recorder() as server:
+        server.statuses = [(status, {"Retry-After": "1"})]
+        dest = _dest(server.url, retry_count=3)
+        dest.sleep = waits.append
+        with pytest.raises(MuxlyDeliveryError) as info:
+            dest.write_batch(RECORDS)
+    assert not info.value.retryable and waits == [] and len(server.arrivals) == 1

@@ -1,0 +1,228 @@
+"""The one retry layer of Muxly's HTTP clients: the api-family connectors and the webhook and Slack destinations.
+
+Both send a request, classify what went wrong and let :func:`call_with_retries` decide:
+
+- a failure is one of ``rate_limit`` (HTTP 429), ``server_error`` (5xx), ``client`` (any other 4xx: final,
+  the same request would fail the same way), ``timeout`` or ``connection_error``; a status is retried when the
+  policy's ``retryable_status`` holds it;
+- the wait before the next attempt is the server's ``Retry-After`` (delta seconds or an HTTP date) on 429 and
+  503 (:data:`RETRY_AFTER_STATUSES`, where RFC 6585 and RFC 9110 define it), else exponential backoff
+  (``initial_backoff_ms * backoff_multiplier ** (attempt - 1)``, at most ``max_backoff_ms``);
+- a ``Retry-After`` above the policy's ``max_retry_after_seconds`` either fails at once (connectors: a run is
+  not left hanging on a long 429 storm) or is cut down to that cap (destinations: ``cap_retry_after``);
+- waits go through an injectable ``sleep`` (tests record them instead of sleeping).
+
+Callers turn :class:`RetryGaveUp` into their own error (a connector error, a delivery error), so messages keep
+naming the connector or destination and never quote a URL or a credential.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal, TypeVar
+
+from muxly_provider.exceptions import MuxlyError
+
+log = logging.getLogger(__name__)
+
+RETRY_AFTER_STATUSES = frozenset({429, 503})
+"""Statuses whose ``Retry-After`` header sets the wait before the next attempt."""
+
+FailureKind = Literal["rate_limit", "server_error", "client", "timeout", "connection_error"]
+
+_ERROR_KINDS: dict[str, FailureKind] = {
+    "RATE_LIMIT": "rate_limit",
+    "SERVER_ERROR": "server_error",
+    "TIMEOUT": "timeout",
+    "CONNECTION_ERROR": "connection_error",
+}
+
+_T = TypeVar("_T")
+
+
+def default_sleep(seconds: float) -> None:
+    """Wait ``seconds``."""
+    time.sleep(seconds)
+
+
+def retry_after_seconds(headers: Mapping[str, str] | Any, now: datetime | None = None) -> float | None:
+    """The ``Retry-After`` of an answer in seconds (delta seconds or an HTTP date), if any.
+
+    :param headers: the answer's headers, or the answer itself (anything with ``headers``)
+    :param now: the current time for an HTTP date (default: now)
+    """
+    if not isinstance(headers, Mapping):
+        headers = headers.headers
+    value = headers.get("Retry-After")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+
+
+@dataclass(frozen=True)
+class Failure:
+    """One failed attempt.
+
+    :param kind: what failed (see the module docstring)
+    :param problem: a short, secret-free description (the caller's wording)
+    :param status: the HTTP status, when there was an answer
+    :param retry_after: the answer's ``Retry-After`` in seconds (429 and 503 only)
+    """
+
+    kind: FailureKind
+    problem: str
+    status: int | None = None
+    retry_after: float | None = None
+
+    @classmethod
+    def from_status(cls, status: int, problem: str, headers: Mapping[str, str] | Any = None) -> Failure:
+        """Classify an error answer (``status`` >= 400) and read its ``Retry-After``.
+
+        :param status: the HTTP status
+        :param problem: how the caller describes it
+        :param headers: the answer's headers (for ``Retry-After``)
+        """
+        kind: FailureKind = "rate_limit" if status == 429 else "server_error" if status >= 500 else "client"
+        wait = (
+            retry_after_seconds(headers) if headers is not None and status in RETRY_AFTER_STATUSES else None
+        )
+        return cls(kind, problem, status, wait)
+
+
+class RetryGaveUp(MuxlyError):
+    """No more attempts: the caller raises its own error from this one.
+
+    :param failure: the last failure
+    :param attempts: attempts made
+    :param reason: ``final`` (not retried), ``exhausted`` (no attempts left) or ``retry_after`` (the server asked
+        for a longer wait than the policy allows, and the policy does not cap it)
+    """
+
+    def __init__(self, failure: Failure, attempts: int, reason: Literal["final", "exhausted", "retry_after"]):
+        super().__init__(failure.problem)
+        self.failure = failure
+        self.attempts = attempts
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How failed requests are retried (a connector's ``connection_settings.retry``, a destination's options).
+
+    :param max_attempts: attempts in all, the first included
+    :param initial_backoff_ms: the wait before the second attempt
+    :param max_backoff_ms: the longest backoff between attempts (a ``Retry-After`` may ask for more)
+    :param backoff_multiplier: growth of the wait per attempt
+    :param retryable_status: HTTP statuses that are retried
+    :param retryable_errors: when not empty, only these kinds are retried (``RATE_LIMIT``, ``SERVER_ERROR``,
+        ``TIMEOUT``, ``CONNECTION_ERROR``)
+    :param max_retry_after_seconds: the longest ``Retry-After`` honoured as asked
+    :param cap_retry_after: wait ``max_retry_after_seconds`` when a server asks for more (else give up)
+    """
+
+    max_attempts: int = 3
+    initial_backoff_ms: float = 500
+    max_backoff_ms: float = 30_000
+    backoff_multiplier: float = 2.0
+    retryable_status: frozenset[int] = frozenset({429, 500, 502, 503, 504})
+    retryable_errors: frozenset[str] = frozenset()
+    max_retry_after_seconds: float = 300.0
+    cap_retry_after: bool = False
+
+    @classmethod
+    def from_settings(cls, settings: Mapping[str, Any] | None) -> RetryPolicy:
+        """Build the policy from a connector's ``connection_settings.retry`` (defaults when absent)."""
+        if not settings:
+            return cls()
+        default = cls()
+        return cls(
+            max_attempts=max(1, int(settings.get("max_attempts", default.max_attempts))),
+            initial_backoff_ms=int(settings.get("initial_backoff_ms", default.initial_backoff_ms)),
+            max_backoff_ms=int(settings.get("max_backoff_ms", default.max_backoff_ms)),
+            backoff_multiplier=float(settings.get("backoff_multiplier", default.backoff_multiplier)),
+            retryable_status=frozenset(settings.get("retryable_status") or default.retryable_status),
+            retryable_errors=frozenset(
+                _ERROR_KINDS[e] for e in settings.get("retryable_errors") or () if e in _ERROR_KINDS
+            ),
+        )
+
+    def backoff(self, attempt: int) -> float:
+        """Seconds to wait after failed attempt number ``attempt`` (1-based)."""
+        delay = self.initial_backoff_ms * self.backoff_multiplier ** (attempt - 1)
+        return min(delay, self.max_backoff_ms) / 1000.0
+
+    def retries(self, kind: str, status: int | None = None) -> bool:
+        """Whether a failure of ``kind`` (and ``status``) is retried."""
+        if kind == "client":
+            return False
+        if kind in {"rate_limit", "server_error"} and status not in self.retryable_status:
+            return False
+        return not self.retryable_errors or kind in self.retryable_errors
+
+    def wait(self, attempt: int, retry_after: float | None) -> float | None:
+        """Seconds to wait after failed attempt ``attempt``; ``None`` when ``retry_after`` is too long to wait.
+
+        :param attempt: the failed attempt's number (1-based)
+        :param retry_after: the server's ``Retry-After`` in seconds, if it sent one
+        """
+        if retry_after is None:
+            return self.backoff(attempt)
+        if retry_after <= self.max_retry_after_seconds:
+            return retry_after
+        return self.max_retry_after_seconds if self.cap_retry_after else None
+
+
+def call_with_retries(
+    attempt: Callable[[], _T | Failure],
+    policy: RetryPolicy,
+    *,
+    sleep: Callable[[float], None] = default_sleep,
+    describe: str = "",
+) -> _T:
+    """Call ``attempt`` until it succeeds or ``policy`` gives up.
+
+    :param attempt: sends the request once; returns the result, or a :class:`Failure` to retry (it raises
+        for errors that must never be retried)
+    :param policy: the retry policy
+    :param sleep: how to wait
+    :param describe: who retries, for the log line of each retry (``destination 'hook'``); empty: no log
+    :raises RetryGaveUp: with the last failure, when no attempt is left or the failure is final
+    """
+    number = 0
+    while True:
+        number += 1
+        outcome = attempt()
+        if not isinstance(outcome, Failure):
+            return outcome
+        if not policy.retries(outcome.kind, outcome.status):
+            raise RetryGaveUp(outcome, number, "final")
+        if number >= policy.max_attempts:
+            raise RetryGaveUp(outcome, number, "exhausted")
+        delay = policy.wait(number, outcome.retry_after)
+        if delay is None:
+            raise RetryGaveUp(outcome, number, "retry_after")
+        if describe:
+            log.warning(
+                "Muxly: %s: %s; try %d of %d again in %.1f s",
+                describe,
+                outcome.problem,
+                number + 1,
+                policy.max_attempts,
+                delay,
+            )
+        sleep(delay)
