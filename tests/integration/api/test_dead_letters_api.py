@@ -31,10 +31,7 @@ def recorder() -> Iterator[Recorder]:
 
 
 @pytest.fixture
-def letters(
-    api_client: TestClient, recorder: Recorder, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> dict[str, str]:
-    monkeypatch.setenv("AIRFLOW__MUXLY__FILES_ROOT", str(tmp_path))
+def letters(api_client: TestClient, recorder: Recorder, files_root: Path) -> dict[str, str]:
     return seed(get_engine(), recorder.url + "/in", f"http://127.0.0.1:{free_port()}/in")
 
 

@@ -14,6 +14,7 @@ from sqlalchemy import Engine
 
 from muxly_provider.cli import dead_letters_command as cli
 from muxly_provider.destinations.replay import replay_letter
+from tests.integration.destinations import test_destinations_in_jobs as job_runs
 from tests.integration.destinations.dead_letter_seed import (
     DOWN_RECORDS,
     HOOK_RECORDS,
@@ -23,6 +24,9 @@ from tests.integration.destinations.dead_letter_seed import (
 )
 from tests.integration.destinations.destination_servers import Recorder, free_port, http_recorder
 
+sales_api = job_runs.sales_api
+"""The sample sales API on loopback (the fixture of the destination run tests)."""
+
 
 @pytest.fixture
 def recorder() -> Any:
@@ -31,10 +35,7 @@ def recorder() -> Any:
 
 
 @pytest.fixture
-def letters(
-    muxly_engine: Engine, recorder: Recorder, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> dict[str, str]:
-    monkeypatch.setenv("AIRFLOW__MUXLY__FILES_ROOT", str(tmp_path))
+def letters(muxly_engine: Engine, recorder: Recorder, files_root: Path) -> dict[str, str]:
     return seed(muxly_engine, recorder.url + "/in", f"http://127.0.0.1:{free_port()}/in")
 
 
@@ -173,3 +174,29 @@ def test_migration_b2d5f9a3c8e4_downgrades_and_upgrades_with_letters_in_place(
     listed, _ = _json_out(capsys, cli.list_dead_letters, replayed="false")
     assert listed["total"] == 3
     assert {x["replay_attempts"] for x in listed["items"]} == {0}
+
+
+@pytest.mark.usefixtures("airflow_db", "files_root")
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_letters_of_a_real_run_are_replayed_once_when_the_destination_is_back(
+    muxly_engine: Engine, sales_api: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A ``dag.test()`` run while the webhook is down leaves letters; replayed once it is up, each record arrives
+    exactly once, and replaying the run's letters again sends nothing."""
+    port = free_port()
+    hook = {"url": f"http://127.0.0.1:{port}/hook", "batch_size": 6, "retry_count": 0, "timeout_seconds": 2}
+    dag = job_runs._job(muxly_engine, sales_api, "replayed", {"hook": ("webhook", hook)})
+    run = dag.test()
+    assert run.state == "failed"
+
+    pending, _ = _json_out(capsys, cli.list_dead_letters, run_id=run.run_id, replayed="false")
+    assert pending["total"] == 4  # 20 records in batches of 6
+
+    with http_recorder(port=port) as server:
+        results, code = _json_out(capsys, cli.replay_dead_letters, dag_id=dag.dag_id, run_id=run.run_id)
+        assert code == 0 and {r["status"] for r in results} == {"replayed"}
+        again, code = _json_out(capsys, cli.replay_dead_letters, dag_id=dag.dag_id, run_id=run.run_id)
+        assert (code, again) == (0, [])  # nothing left to replay
+    assert sorted((r for req in server.requests for r in req.json()), key=lambda r: r["order_id"]) == sorted(
+        job_runs.RECORDS, key=lambda r: r["order_id"]
+    )
