@@ -285,3 +285,27 @@ def test_an_export_to_a_disabled_destination_counts_it_as_skipped() -> None:
     result = runner.run_job(runtime, RUN, {}, dead_letters=MemoryStore()).as_result()
     assert result["skipped_disabled"] == {"off": 10}
     assert result["routed"] == result["delivered"] == 10 and list(result["destinations"]) == ["a"]
+
+
+def test_transformation_failures_for_a_disabled_dead_letter_destination_stay_in_the_table() -> None:
+    from muxly_provider.routing.specs import TransformationSpec
+
+    step = TransformationSpec("t", "formula", {"output_field": "y", "formula": "missing * 2"}, 1)
+    route = RouteSpec(
+        id="r",
+        name="R",
+        rules=(
+            RuleSpec(id="all", name="all", condition=None, destination_ids=("a",), transformations=(step,)),
+        ),
+        error_handling=ErrorHandlingSpec(mode="dead_letter", dead_letter_destination_id="dlq"),
+    )
+    runtime = replace(_runtime({"a": {}}, routes=(route,)), disabled_destinations=frozenset({"dlq"}))
+    store = MemoryStore()
+    result = runner.run_job(runtime, RUN, {}, dead_letters=store).as_result()
+    assert result["dead_letters"]["transform"] == 10 and result["dead_lettered"] == 10
+    assert {letter.destination_id for letter in store.letters} == {"dlq"}
+    assert [letter.batch_index for letter in store.letters] == [0, 1, 2]  # distinct rows in the table
+    assert all("disabled" in letter.error for letter in store.letters)
+    stored = [r for letter in store.letters for r in letter.records]
+    assert [r["record"] for r in stored] == RECORDS and stored[0]["transformation_id"] == "t"
+    assert result["routed"] == 0 and "a" in result["destinations"]
