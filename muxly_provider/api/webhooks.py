@@ -3,8 +3,9 @@
 Protocol (SPEC §2): with a ``secret_key`` the request carries ``X-Muxly-Timestamp`` (unix seconds, within 300 s
 of now) and ``X-Muxly-Signature: sha256=<hex>`` = HMAC-SHA256(secret, timestamp + "." + raw body); GitHub's
 ``X-Hub-Signature-256`` (HMAC of the raw body) is accepted too. Signatures are compared in constant time. The
-run id is derived from the verified delivery (signature and timestamp, or GitHub's delivery id), so a replayed
-delivery collides with its first run and is rejected without starting anything.
+replay key is a digest of the signed bytes (timestamp and body, or the body for GitHub; never the unsigned
+``X-GitHub-Delivery``), recorded in ``webhook_deliveries`` before the run is created: a replayed delivery is
+rejected without starting anything (see :mod:`muxly_provider.api.webhook_replays`).
 
 Answers: 202 with the run id and execution id; 401 bad or missing signature (or a replay); 404 unknown or
 disabled endpoint; 409 paused or broken job DAG; 413 body over ``[muxly] webhook_max_body_bytes``; 422 a body
@@ -23,7 +24,9 @@ from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
+from muxly_provider.api import webhook_replays
 from muxly_provider.api.errors import MuxlyHTTPError
+from muxly_provider.api.webhook_replays import github_replay_key, muxly_replay_key
 
 router = APIRouter(tags=["webhooks"])
 
@@ -104,13 +107,13 @@ def verify_signature(secret: str, headers: Any, body: bytes, now: float | None =
         expected = "sha256=" + hmac.new(key, timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
         if not hmac.compare_digest(expected.encode(), muxly_signature.strip().encode()):
             raise MuxlyHTTPError(401, "invalid_signature", "the signature does not match")
-        return f"{timestamp}.{expected}"
+        return muxly_replay_key(timestamp, body)
     github_signature = headers.get("x-hub-signature-256")
     if github_signature:
         expected = "sha256=" + hmac.new(key, body, hashlib.sha256).hexdigest()
         if not hmac.compare_digest(expected.encode(), github_signature.strip().encode()):
             raise MuxlyHTTPError(401, "invalid_signature", "the signature does not match")
-        return f"github.{headers.get('x-github-delivery') or expected}"
+        return github_replay_key(body)
     raise MuxlyHTTPError(401, "invalid_signature", "the request is not signed")
 
 
@@ -124,18 +127,20 @@ def _trigger_and_secret(endpoint_path: str) -> tuple[dict[str, Any], str | None]
 
 
 def _start_run(trigger: dict[str, Any], payload: Any, replay_key: str | None) -> dict[str, str]:
+    from muxly_provider.db.engine import get_engine
     from muxly_provider.executions.trigger import JobTriggerError, trigger_job_run
 
-    run_id = None
-    if replay_key is not None:
-        digest = hashlib.sha256(f"{trigger['id']}\n{replay_key}".encode()).hexdigest()[:32]
-        run_id = f"webhook__{digest}"
+    trigger_id = str(trigger["id"])
+    if replay_key is not None and not webhook_replays.claim(get_engine(), trigger_id, replay_key):
+        raise MuxlyHTTPError(401, "replayed_delivery", "this delivery was already received")
     try:
-        run = trigger_job_run(str(trigger["job_id"]), triggered_by="webhook", payload=payload, run_id=run_id)
-    except JobTriggerError as exc:
-        if exc.code == "duplicate_run":
-            raise MuxlyHTTPError(401, "replayed_delivery", "this delivery was already received") from exc
-        raise MuxlyHTTPError(exc.status_code, exc.code, exc.message) from exc
+        run = trigger_job_run(str(trigger["job_id"]), triggered_by="webhook", payload=payload)
+    except BaseException as exc:
+        if replay_key is not None:  # nothing started: the sender's retry is not a replay
+            webhook_replays.release(get_engine(), trigger_id, replay_key)
+        if isinstance(exc, JobTriggerError):
+            raise MuxlyHTTPError(exc.status_code, exc.code, exc.message) from exc
+        raise
     return {"dag_id": run.dag_id, "run_id": run.run_id, "execution_id": run.execution_id}
 
 

@@ -9,6 +9,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -124,12 +125,93 @@ def test_signed_delivery_starts_a_run(client: Any, muxly_engine: Engine) -> None
     assert len(_runs("muxly__wh_job")) == before
 
 
-def test_github_signature_is_accepted(client: Any) -> None:
-    body = b'{"action": "opened"}'
+def _github(body: bytes) -> dict[str, str]:
     digest = hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
-    headers = {"X-Hub-Signature-256": f"sha256={digest}", "X-GitHub-Delivery": str(uuid.uuid4())}
-    assert client.post("/muxly/webhooks/orders/created", content=body, headers=headers).status_code == 202
-    assert client.post("/muxly/webhooks/orders/created", content=body, headers=headers).status_code == 401
+    return {"X-Hub-Signature-256": f"sha256={digest}", "X-GitHub-Delivery": str(uuid.uuid4())}
+
+
+def _age_deliveries(engine: Engine, seconds: int) -> None:
+    """Move every seen delivery ``seconds`` into the past (as if that much time had gone by)."""
+    from sqlalchemy import select, update
+
+    from muxly_provider.db.models import WebhookDelivery
+
+    table = WebhookDelivery.__table__
+    with engine.begin() as conn:  # computed here: SQLite cannot subtract an interval from a timestamp
+        for key, received in conn.execute(select(table.c.replay_key, table.c.received_at)).all():
+            moved = received - timedelta(seconds=seconds)
+            conn.execute(update(table).where(table.c.replay_key == key).values(received_at=moved))
+
+
+def _seen(engine: Engine) -> list[str]:
+    with engine.connect() as conn:
+        return sorted(
+            str(k) for k in conn.execute(text("SELECT replay_key FROM webhook_deliveries")).scalars()
+        )
+
+
+def test_github_signature_is_accepted_once_whatever_the_delivery_header_says(
+    client: Any, muxly_engine: Engine
+) -> None:
+    body = b'{"action": "opened"}'
+    url = "/muxly/webhooks/orders/created"
+    assert client.post(url, content=body, headers=_github(body)).status_code == 202
+    before = len(_runs("muxly__wh_job"))
+    for headers in (_github(body), {k: v for k, v in _github(body).items() if k != "X-GitHub-Delivery"}):
+        replay = client.post(url, content=body, headers=headers)  # a new X-GitHub-Delivery (or none)
+        assert replay.status_code == 401, replay.text
+        assert replay.json()["error"]["code"] == "replayed_delivery"
+    assert len(_runs("muxly__wh_job")) == before
+    # The key is a digest of the signed body: neither the body nor the delivery id is stored.
+    assert _seen(muxly_engine) == ["github:" + hashlib.sha256(body).hexdigest()]
+    # Within the window (default 24 h) the copy stays refused; after it, the same bytes are a new delivery.
+    _age_deliveries(muxly_engine, 23 * 3600)
+    assert client.post(url, content=body, headers=_github(body)).status_code == 401
+    _age_deliveries(muxly_engine, 3600)
+    assert client.post(url, content=body, headers=_github(body)).status_code == 202
+    assert len(_runs("muxly__wh_job")) == before + 1
+
+
+def test_replay_window_is_a_setting_and_old_keys_are_pruned(
+    client: Any, muxly_engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from muxly_provider.api import webhook_replays
+
+    monkeypatch.setenv("AIRFLOW__MUXLY__WEBHOOK_REPLAY_WINDOW_SECONDS", "900")
+    url = "/muxly/webhooks/orders/created"
+    first, second = b'{"n": 1}', b'{"n": 2}'
+    stamp = int(time.time())
+    assert client.post(url, content=first, headers=_signed(first, ts=stamp)).status_code == 202
+    _age_deliveries(muxly_engine, 901)
+    webhook_replays.reset_prune_clock()
+    assert client.post(url, content=second, headers=_github(second)).status_code == 202
+    # The expired Muxly key was pruned; the same signed delivery is accepted again (its timestamp is fresh).
+    assert _seen(muxly_engine) == ["github:" + hashlib.sha256(second).hexdigest()]
+    assert client.post(url, content=first, headers=_signed(first, ts=stamp)).status_code == 202
+    assert client.post(url, content=first, headers=_signed(first, ts=stamp)).status_code == 401
+
+
+def test_a_delivery_that_started_nothing_can_be_retried(client: Any, muxly_engine: Engine) -> None:
+    from muxly_provider.crypto import encrypt_secret
+
+    _insert(
+        muxly_engine,
+        "webhook_triggers",
+        id="t5",
+        job_id="wh_paused",
+        endpoint_path="paused-signed",
+        secret_key=encrypt_secret(SECRET),
+    )
+    body = b'{"retry": true}'
+    headers = _github(body)
+    assert client.post("/muxly/webhooks/paused-signed", content=body, headers=headers).status_code == 409
+    assert _seen(muxly_engine) == []
+    set_paused("muxly__wh_paused", False)
+    try:
+        assert client.post("/muxly/webhooks/paused-signed", content=body, headers=headers).status_code == 202
+        assert client.post("/muxly/webhooks/paused-signed", content=body, headers=headers).status_code == 401
+    finally:
+        set_paused("muxly__wh_paused", True)
 
 
 @pytest.mark.parametrize(
