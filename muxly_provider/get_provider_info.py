@@ -93,7 +93,8 @@ def get_provider_info() -> dict[str, Any]:
                         kind="integer",
                     ),
                     "login_max_failures": _option(
-                        "Failed logins allowed per username or client address within the window.",
+                        "Failed logins allowed per (user name, client) pair within the window; counted in "
+                        "Muxly's database, shared by all api-server workers.",
                         "5",
                         "5",
                         kind="integer",
@@ -116,13 +117,19 @@ def get_provider_info() -> dict[str, Any]:
                         "https://sso.example.com",
                     ),
                     "keycloak_realm": _option("The Keycloak realm.", "", "data-platform"),
-                    "keycloak_client_id": _option("Muxly's client in the realm.", "", "muxly"),
+                    "keycloak_client_id": _option(
+                        "Muxly's client in the realm; with Keycloak enabled, this or keycloak_audience is "
+                        "required (the API answers 503 without it).",
+                        "",
+                        "muxly",
+                    ),
                     "keycloak_audience": _option(
                         "The 'aud' a Keycloak token must carry (default: the client id).", "", "muxly"
                     ),
                     "keycloak_role_mapping": _option(
-                        "realm-role:muxly-role pairs, comma-separated; empty maps a realm role to the Muxly "
-                        "role of the same name.",
+                        "realm-role:muxly-role pairs, comma-separated, or 'none'; required with Keycloak "
+                        "enabled (the API answers 503 without it). Realm roles grant Muxly roles only "
+                        "through this mapping, never by name.",
                         "",
                         "platform-admins:admin,analysts:viewer",
                     ),
@@ -130,6 +137,19 @@ def get_provider_info() -> dict[str, Any]:
                         "How long fetched Keycloak signing keys are kept, in seconds.",
                         "300",
                         "300",
+                        kind="integer",
+                    ),
+                    "trusted_proxies": _option(
+                        "Addresses or CIDR networks of reverse proxies whose X-Forwarded-For header is "
+                        "believed (login throttling); empty: the connection's peer address is the client.",
+                        "",
+                        "10.0.0.0/8,192.0.2.10",
+                    ),
+                    "webhook_replay_window_seconds": _option(
+                        "How long a signed webhook delivery is remembered to refuse replays, in seconds "
+                        "(at least 600); after it the same signed bytes are accepted again.",
+                        "86400",
+                        "86400",
                         kind="integer",
                     ),
                     "webhook_max_body_bytes": _option(

@@ -84,7 +84,7 @@ def trigger_job_run(
     :param job_id: the job's id
     :param triggered_by: ``webhook``, ``api``, ``manual`` or ``dependency``
     :param payload: JSON put into ``conf["payload"]`` (webhook bodies)
-    :param run_id: a run id chosen by the caller (webhooks derive it from the delivery, so a replay collides)
+    :param run_id: a run id chosen by the caller (default: a fresh one, see :func:`new_run_id`)
     :param user: the user name recorded as the run's triggering user
     :raises JobTriggerError: when the DAG cannot be triggered
     """
