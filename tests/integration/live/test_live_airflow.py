@@ -125,6 +125,15 @@ def _seed(engine: Engine, api_url: str, out: Path) -> None:
         action_params={"destination_ids": ["live_file"], "data_spec": {"query_params": {"delay": "600"}}},
         **common,
     )
+    _insert(
+        engine,
+        "scheduler_jobs",
+        id="live_slow",
+        name="Takes a few seconds",
+        job_type="manual",
+        action_params={"destination_ids": ["live_file"], "data_spec": {"query_params": {"delay": "6"}}},
+        **common,
+    )
     _insert(engine, "webhook_triggers", id="live_hook", job_id="live_manual", endpoint_path="live")
     _insert(
         engine,
@@ -188,9 +197,9 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
                 dags = live.call("GET", "/api/v2/dags?dag_id_pattern=muxly__live")["dags"]
             except OSError:
                 return False
-            return len(dags) == 4
+            return len(dags) == 5
 
-        live.wait_for("the api-server and the four DAGs", dags_ready, timeout=180)
+        live.wait_for("the api-server and the five DAGs", dags_ready, timeout=180)
         yield live
     except BaseException:
         log.flush()
@@ -264,6 +273,25 @@ def test_every_trigger_is_mirrored(live: Live) -> None:
         ),
         timeout=150,
     )
+
+
+def test_rest_triggered_run_reads_api_while_running(live: Live) -> None:
+    """The operator's first write must not say ``manual`` for a run started through Airflow's REST API."""
+    live.call("POST", "/api/v2/dags/muxly__live_slow/dagRuns", {"logical_date": None, "conf": {}})
+    seen: list[tuple[str, str, float]] = []
+    deadline = time.monotonic() + 150
+    while time.monotonic() < deadline:
+        rows = live.executions("live_slow")
+        if rows:
+            seen.append((rows[0]["status"], rows[0]["triggered_by"], time.monotonic()))
+            if rows[0]["status"] in ("success", "failed"):
+                break
+        time.sleep(0.2)
+    running = [moment for status, _, moment in seen if status == "running"]
+    # The task spends >= 6 s in the connector's fetch, after its own first write.
+    assert running and running[-1] - running[0] >= 4, seen
+    assert {by for _, by, _ in seen} == {"api"}, seen  # from the first write to the listener's last
+    assert seen[-1][0] in ("success", "failed"), seen
 
 
 def test_cleared_run_counts_attempt_up(live: Live) -> None:
