@@ -309,3 +309,33 @@ def test_transformation_failures_for_a_disabled_dead_letter_destination_stay_in_
     stored = [r for letter in store.letters for r in letter.records]
     assert [r["record"] for r in stored] == RECORDS and stored[0]["transformation_id"] == "t"
     assert result["routed"] == 0 and "a" in result["destinations"]
+
+
+@pytest.mark.parametrize("mode", ["continue", "fail"])
+def test_unmatched_and_failed_records_are_counted_once_or_fail_the_extract(mode: str) -> None:
+    from muxly_provider.exceptions import MuxlyTransformError
+    from muxly_provider.routing.specs import TransformationSpec
+
+    step = TransformationSpec("t", "formula", {"output_field": "y", "formula": "missing * 2"}, 1)
+    route = RouteSpec(
+        id="r",
+        name="R",
+        rules=(
+            RuleSpec(id="low", name="low", condition="id < 3", destination_ids=("a",)),
+            RuleSpec(
+                id="odd",
+                name="odd",
+                condition="id IN (5, 7)",
+                destination_ids=("a",),
+                transformations=(step,),
+            ),
+        ),
+        error_handling=ErrorHandlingSpec(mode=mode),
+    )
+    runtime = _runtime({"a": {}}, routes=(route,))
+    if mode == "fail":
+        with pytest.raises(MuxlyTransformError, match="rule 'odd'"):
+            runner.run_job(runtime, RUN, {}, dead_letters=MemoryStore())
+        return
+    result = runner.run_job(runtime, RUN, {}, dead_letters=MemoryStore()).as_result()
+    assert (result["routed"], result["unmatched"], result["failed_records"]) == (3, 5, 2)
