@@ -13,7 +13,7 @@ from sqlalchemy import Engine
 from examples.sample_api import make_server, sample_sales, start_in_thread
 from tests.db_helpers import insert_row as _insert
 
-pytestmark = pytest.mark.usefixtures("airflow_db")
+pytestmark = pytest.mark.usefixtures("airflow_db", "files_root")
 
 
 @pytest.fixture

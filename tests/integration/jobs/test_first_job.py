@@ -16,7 +16,7 @@ from sqlalchemy import Engine, text
 from examples.sample_api import make_server, sample_sales, start_in_thread
 from tests.db_helpers import insert_row as _insert
 
-pytestmark = pytest.mark.usefixtures("airflow_db")
+pytestmark = pytest.mark.usefixtures("airflow_db", "files_root")
 
 TOKEN = "tok-e2e-123"
 
