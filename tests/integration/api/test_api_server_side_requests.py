@@ -3,7 +3,6 @@ reaches a link-local or cloud metadata address (``docs/security.md``, "Server-si
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Iterator
 from typing import Any
 
@@ -11,6 +10,7 @@ import pytest
 from conftest import bearer, login, make_user
 from fastapi.testclient import TestClient
 
+from tests.network_helpers import fake_dns, record_connections
 from tests.unit.connectors.fake_servers import LocalServer, Reply, Request
 
 SECRET_BODY = "AKIA-TOP-SECRET-4b1d"
@@ -20,6 +20,11 @@ SECRET_BODY = "AKIA-TOP-SECRET-4b1d"
 def admin(api_client: TestClient) -> dict[str, str]:
     make_user("ssrf-admin", ["admin"])
     return bearer(login(api_client, "ssrf-admin")["access_token"])
+
+
+@pytest.fixture
+def connect_calls(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    return record_connections(monkeypatch)
 
 
 @pytest.fixture
@@ -39,24 +44,6 @@ def leaky_server() -> Iterator[LocalServer]:
 
     with LocalServer(answer) as server:
         yield server
-
-
-@pytest.fixture
-def connect_calls(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
-    """Every socket connection urllib3 opens (to prove a refused request opened none)."""
-    import urllib3.connection
-    from urllib3.util import connection
-
-    calls: list[Any] = []
-    real = connection.create_connection
-
-    def recording(address: Any, *args: Any, **kwargs: Any) -> socket.socket:
-        calls.append(address)
-        return real(address, *args, **kwargs)
-
-    monkeypatch.setattr(connection, "create_connection", recording)
-    monkeypatch.setattr(urllib3.connection.connection, "create_connection", recording)
-    return calls
 
 
 def _test_connector(client: TestClient, headers: dict[str, str], url: str, **settings: Any) -> dict[str, Any]:
@@ -99,14 +86,7 @@ def test_connector_test_refuses_a_name_resolving_to_the_metadata_address(
     monkeypatch: pytest.MonkeyPatch,
     connect_calls: list[Any],
 ) -> None:
-    real = socket.getaddrinfo
-
-    def resolve(host: Any, *args: Any, **kwargs: Any) -> Any:
-        if host == "metadata.attacker.test":
-            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("169.254.169.254", 80))]
-        return real(host, *args, **kwargs)
-
-    monkeypatch.setattr(socket, "getaddrinfo", resolve)
+    fake_dns(monkeypatch, {"metadata.attacker.test": ["169.254.169.254"]})
     result = _test_connector(api_client, admin, "http://metadata.attacker.test/latest/meta-data/iam")
     assert result["ok"] is False
     assert "refused: 169.254.169.254 is a cloud metadata address" in result["message"]
