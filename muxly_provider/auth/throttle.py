@@ -178,12 +178,6 @@ class LoginThrottle:
         """Forget the failures of ``key`` within the login's own transaction (committed with the session)."""
         session.execute(delete(LoginFailure).where(LoginFailure.throttle_key == key))
 
-    def prune(self) -> int:
-        """Delete the rows whose window is over; return how many."""
-        with self._get_engine().begin() as conn:
-            result = conn.execute(delete(_TABLE).where(_TABLE.c.window_start <= self._clock() - self.window))
-        return int(result.rowcount or 0)
-
 
 _throttle: LoginThrottle | None = None
 _throttle_lock = threading.Lock()

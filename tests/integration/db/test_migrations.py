@@ -316,3 +316,35 @@ def test_migrations_dir_is_the_repository_folder_in_a_development_install() -> N
     assert (directory / "env.py").is_file()
     assert (directory / "alembic.ini").is_file()
     assert any((directory / "versions").glob(f"{migrate.head_revision()}_*.py"))
+
+
+def test_a1c4e8f2b7d3_seeds_manage_credentials_for_admin_only_and_downgrades(
+    db_url: str, raw_engine: Engine
+) -> None:
+    schema = _schema(db_url)
+    t = partial(_table, db_url)
+    migrate.upgrade(db_url)
+    with raw_engine.connect() as conn:
+        row = conn.execute(
+            text(
+                f"SELECT resource, action, description FROM {t('permissions')} WHERE name = 'manage:credentials'"
+            )
+        ).one()
+        links = conn.execute(
+            text(f"SELECT role_id FROM {t('role_permissions')} WHERE permission_id = 'manage:credentials'")
+        ).all()
+        admin = conn.execute(
+            text(f"SELECT permission_id FROM {t('role_permissions')} WHERE role_id = 'admin'")
+        ).all()
+    assert tuple(row) == ("credentials", "*", "Write inline credentials into configs")
+    assert links == []  # admin holds it through admin:all (*:*); no other role gets it
+    assert [tuple(a) for a in admin] == [("admin:all",)]
+
+    migrate.downgrade(db_url, "8b4f2c6d1e90")
+
+    assert _tables(raw_engine, schema) & {"login_failures", "webhook_deliveries"} == set()
+    with raw_engine.connect() as conn:
+        names = set(conn.execute(text(f"SELECT name FROM {t('permissions')}")).scalars())
+    assert "manage:credentials" not in names and "admin:all" in names
+    migrate.upgrade(db_url)
+    assert migrate.is_up_to_date(db_url)
