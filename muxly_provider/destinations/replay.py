@@ -263,7 +263,8 @@ def replay_letter(engine: Engine, letter_id: str, to_destination: str | None = N
         return ReplayResult(letter_id, status, letter["replayed_to"] or to_destination)
     with engine.connect() as conn:
         letter = get_letter(conn, letter_id)
-        assert letter is not None  # claimed a moment ago; letters are deleted only by runs of their own
+        if letter is None:  # a re-run of its DAG run delivered the batch and deleted the letter meanwhile
+            return ReplayResult(letter_id, "not_found", to_destination)
         job = conn.execute(sa.select(jobs.c.connector_id).where(jobs.c.id == letter["job_id"])).first()
     target = to_destination or str(letter["destination_id"])
     created: datetime = letter["created_at"]
