@@ -149,14 +149,14 @@ def test_source_on_muxly_database_is_refused(muxly_engine: Engine, db_url: str, 
 
 
 def test_sqlite_source_cannot_attach_or_write_files(
-    muxly_engine: Engine, db_url: str, files_root: Path
+    muxly_engine: Engine, db_url: str, files_root: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
     """ATTACH and VACUUM INTO would open or write any file from a query on an allowed SQLite source."""
     source = files_root / "src.db"
     with sqlite3.connect(source) as conn:
         conn.execute("CREATE TABLE t (a INTEGER)")
         conn.execute("INSERT INTO t VALUES (1)")
-    written = files_root.parent / "vacuumed.db"
+    written = tmp_path_factory.mktemp("vacuum") / "vacuumed.db"
     dag_run = _run(
         muxly_engine,
         "vacuum",
