@@ -72,9 +72,20 @@ class PreparedRun:
     params: dict[str, Any]
 
     def record(self, **changes: Any) -> None:
-        """Merge ``changes`` (fields of :class:`ExecutionUpdate`) into the run's ``job_executions`` row."""
-        from muxly_provider.executions.recorder import upsert_execution
+        """Merge ``changes`` (fields of :class:`ExecutionUpdate`) into the run's ``job_executions`` row.
 
+        An ``error`` in ``result`` is redacted with the job's secrets first (a library's message may quote a
+        URL's query or a header value).
+        """
+        from muxly_provider.destinations.base import redact
+        from muxly_provider.executions.recorder import upsert_execution
+        from muxly_provider.secret_urls import MIN_FRAGMENT
+
+        result = changes.get("result")
+        if isinstance(result, dict) and isinstance(result.get("error"), str):
+            found = {str(s) for s in getattr(self.runtime, "secrets", ()) if len(str(s)) >= MIN_FRAGMENT}
+            secrets = sorted(found, key=len, reverse=True)
+            changes["result"] = {**result, "error": redact(result["error"], secrets)}
         upsert_execution(self.engine, replace(self.base, **changes))
 
 

@@ -281,8 +281,13 @@ def test_operator_keeps_but_cannot_redirect_a_stored_credential(
         403,
         "config.smtp_password",
     )
+    # Even an admin must send the password again for a new host: '***' keeps a secret only while the host it
+    # is sent to is unchanged (issue 10 part 4).
+    again = client.patch(f"{API}/destinations/mail", json={"config": moved}, headers=heads["boss"])
+    _refused(again, 422, "config.smtp_password")
+    resent = {**moved, "smtp_password": "pw-42"}
     assert (
-        client.patch(f"{API}/destinations/mail", json={"config": moved}, headers=heads["boss"]).status_code
+        client.patch(f"{API}/destinations/mail", json={"config": resent}, headers=heads["boss"]).status_code
         == 200
     )
 
