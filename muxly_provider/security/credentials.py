@@ -29,6 +29,7 @@ _Extractor = Callable[[Row], dict[str, tuple[Any, ...]]]
 
 
 def plain_value(value: Any) -> Any:
+    """``value`` decrypted when it is an encrypted secret (mappings as sorted tuples, for comparisons)."""
     from muxly_provider.crypto import decrypt_secret, is_encrypted
     from muxly_provider.exceptions import MuxlySecretError
 
@@ -43,6 +44,7 @@ def plain_value(value: Any) -> Any:
 
 
 def json_column(row: Row, column: str) -> Mapping[str, Any]:
+    """The JSON column ``column`` of ``row`` as a mapping (parsed when it is text; ``{}`` when not an object)."""
     value = row.get(column)
     if isinstance(value, str):
         import json
