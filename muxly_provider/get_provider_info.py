@@ -158,6 +158,13 @@ def get_provider_info() -> dict[str, Any]:
                         "1048576",
                         kind="integer",
                     ),
+                    "template_max_bytes": _option(
+                        "Largest rendered output of one template (action_params, destination templates), in "
+                        "bytes; larger values are refused before they are built.",
+                        "1048576",
+                        "1048576",
+                        kind="integer",
+                    ),
                     "api_max_body_bytes": _option(
                         "Largest request body of the management API (/api/v1), in bytes; larger bodies get "
                         "413 before they are parsed or authenticated.",
