@@ -219,7 +219,25 @@ def _destinations(check: _RowCheck) -> BaseModel | None:
 
 def _rule_transformations(check: _RowCheck) -> BaseModel | None:
     config = check.typed("config", "transformation_type", TRANSFORMATION_MODELS)
-    return check.finish(RuleTransformationRowSpec, {"config": config})
+    spec = check.finish(RuleTransformationRowSpec, {"config": config})
+    if spec is not None:
+        _compile_step(check)
+    return None if check.errors else spec
+
+
+def _compile_step(check: _RowCheck) -> None:
+    """Compile the step as a run would (field paths, templates, formulas): refused now, not at run time."""
+    from muxly_provider.routing import TransformationSpec, compile_transformations
+
+    step = TransformationSpec(
+        id=str(check.row_id),
+        transformation_type=str(check.data.get("transformation_type")),
+        config=check.json("config") or {},
+    )
+    try:
+        compile_transformations([step], lookup_loader=lambda _connector_id, _data_spec: [])
+    except MuxlyConfigError as exc:
+        check.error(exc.field, exc.expected)
 
 
 def _check_expression(check: _RowCheck, expression: str) -> None:

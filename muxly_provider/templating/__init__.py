@@ -84,7 +84,7 @@ def check_template(source: str, *, field: str | None = None) -> None:
     """
     try:
         _compiled(source, False)
-    except TemplateRenderError as exc:
+    except (TemplateRenderError, RecursionError) as exc:  # Jinja's parser recurses per nesting level
         raise _failure(exc, field) from None
 
 

@@ -155,3 +155,56 @@ def test_a_stored_rule_that_does_not_compile_is_a_422_naming_the_field(
     error = _error(response, 422, "validation_error")
     assert error["details"]["field"] == field
     assert reason in error["details"]["reason"]
+
+
+@pytest.mark.parametrize(
+    ("step", "field"),
+    [
+        (
+            {"transformation_type": "filter", "config": {"field": "$.[[", "operator": "==", "value": 1}},
+            "field",
+        ),
+        ({"transformation_type": "rename_field", "config": {"from": "$[", "to": "b"}}, "from"),
+        ({"transformation_type": "extract", "config": {"fields": ["a", "$["]}}, "fields"),
+        (
+            {
+                "transformation_type": "join",
+                "config": {"lookup": [{"k": 1}], "left_key": "$[", "right_key": "k"},
+            },
+            "left_key",
+        ),
+    ],
+)
+def test_steps_are_compiled_on_write(
+    api_client: TestClient, admin: dict[str, str], step: dict[str, Any], field: str
+) -> None:
+    """A path a run could not use is refused when the rule is written, naming the step and the option."""
+    response = api_client.post("/api/v1/rules", json={"name": "r", "transformations": [step]}, headers=admin)
+    error = _error(response, 422, "validation_error")
+    assert error["details"]["field"] == f"transformations[0].config.{field}"
+    assert "a field path" in error["details"]["reason"]
+
+
+def test_a_template_nested_past_the_parser_is_a_422_naming_the_field(
+    api_client: TestClient, admin: dict[str, str]
+) -> None:
+    connector = api_client.post(
+        "/api/v1/connectors",
+        json={
+            "id": "c",
+            "name": "c",
+            "connector_type": "api",
+            "connection_settings": {"base_url": "http://x"},
+        },
+        headers=admin,
+    )
+    assert connector.status_code == 201, connector.text
+    job = {
+        "name": "j",
+        "job_type": "manual",
+        "connector_id": "c",
+        "action_type": "sync",
+        "action_params": {"data_spec": {"q": "{{ " * 5000}},
+    }
+    error = _error(api_client.post("/api/v1/jobs", json=job, headers=admin), 422, "validation_error")
+    assert error["details"]["field"] == "action_params.data_spec.q"
