@@ -55,7 +55,8 @@ class MuxlyExtractOperator(BaseOperator):
         staged for it; without one they go to the ``dead_letters`` table)
     """
 
-    template_fields: Sequence[str] = ("job_id",)
+    # Ids only: nothing of a job is rendered with Airflow's full Jinja context (conn, var).
+    template_fields: Sequence[str] = ()
     ui_color = "#d9ecff"
 
     def __init__(
@@ -110,7 +111,8 @@ class MuxlyDeliverOperator(BaseOperator):
         it when a route names a dead-letter destination; otherwise they go to the ``dead_letters`` table)
     """
 
-    template_fields: Sequence[str] = ("job_id",)
+    # Ids only: nothing of a job is rendered with Airflow's full Jinja context (conn, var).
+    template_fields: Sequence[str] = ()
     ui_color = "#e5f5e0"
 
     def __init__(
@@ -149,7 +151,8 @@ class MuxlyDeadLetterOperator(BaseOperator):
     :param job_id: the id of the ``scheduler_jobs`` row
     """
 
-    template_fields: Sequence[str] = ("job_id",)
+    # Ids only: nothing of a job is rendered with Airflow's full Jinja context (conn, var).
+    template_fields: Sequence[str] = ()
     ui_color = "#fde0dd"
 
     def __init__(self, *, job_id: str, **kwargs: Any) -> None:

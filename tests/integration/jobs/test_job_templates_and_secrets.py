@@ -260,3 +260,31 @@ def test_secrets_are_used_but_never_shown(
 
     for name, secret in SECRETS.items():
         assert secret not in str(redact(f"GET /path?x={secret} header {secret}")), f"{name} is not masked"
+
+
+@pytest.mark.usefixtures("airflow_secrets")
+def test_a_job_id_is_never_rendered_by_airflow(muxly_engine: Engine, api_server: ApiServer) -> None:
+    """Operators carry the job id only, with no Airflow ``template_fields``: an id that looks like a template
+    stays an id (Airflow's renderer would have read the connection's password)."""
+    job_id = "tpl{{ conn.muxly_tpl_target.password }}"
+    _seed(muxly_engine, api_server)
+    _insert(
+        muxly_engine,
+        "scheduler_jobs",
+        id=job_id,
+        name="template-looking id",
+        job_type="manual",
+        connector_id="api",
+        action_type="export",
+        action_params={"destination_ids": ["hook"]},
+        max_retries=0,
+    )
+    from muxly_provider.dag_factory.register import register_dags
+
+    namespace: dict[str, Any] = {}
+    register_dags(namespace)
+    [dag] = [dag for dag_id, dag in namespace.items() if dag_id.startswith("muxly__tpl")]
+    run = dag.test()
+    status, result = _result(muxly_engine, job_id)
+    assert CONN_PASSWORD not in result
+    assert run.state == "success" and status == "success", result
