@@ -9,7 +9,13 @@ import pytest
 
 
 def record_connections(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
-    """Every socket connection urllib3 opens from now on, as ``(host, port)`` (a refused request opens none)."""
+    """Every socket connection urllib3 opens from now on, as ``(host, port)`` (a refused request opens none).
+
+    Only loopback connections are really made: any other is recorded and fails with ``ECONNREFUSED``, so a
+    test never sends a packet off the machine, even if the guard it checks were broken.
+    """
+    import ipaddress
+
     import urllib3.connection
     from urllib3.util import connection
 
@@ -18,6 +24,12 @@ def record_connections(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
 
     def recording(address: Any, *args: Any, **kwargs: Any) -> socket.socket:
         calls.append(address)
+        try:
+            loopback = ipaddress.ip_address(str(address[0])).is_loopback
+        except ValueError:
+            loopback = False
+        if not loopback:
+            raise ConnectionRefusedError(111, "test: only loopback connections are made")
         return real(address, *args, **kwargs)
 
     monkeypatch.setattr(connection, "create_connection", recording)

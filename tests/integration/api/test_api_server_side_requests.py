@@ -106,8 +106,13 @@ def test_connector_test_refuses_a_name_resolving_to_the_metadata_address(
     ],
 )
 def test_connector_test_refuses_link_local_and_metadata_addresses(
-    api_client: TestClient, admin: dict[str, str], connect_calls: list[Any], url: str
+    api_client: TestClient,
+    admin: dict[str, str],
+    connect_calls: list[Any],
+    monkeypatch: pytest.MonkeyPatch,
+    url: str,
 ) -> None:
+    fake_dns(monkeypatch, {"metadata.google.internal": ["127.0.0.1"]})  # no DNS query leaves the machine
     result = _test_connector(api_client, admin, url)
     assert result["ok"] is False
     assert "refused" in result["message"]

@@ -134,7 +134,8 @@ def test_webhook_destination_refuses_a_redirect_to_the_metadata_address(
     assert [address[0] for address in calls] == ["127.0.0.1"]
 
 
-def test_pushgateway_pushes_go_through_the_guard() -> None:
+def test_pushgateway_pushes_go_through_the_guard(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls = record_connections(monkeypatch)
     with LocalServer(lambda request: Reply(200 if request.path.endswith("/ok") else 500, {})) as server:
         pushgateway_handler(server.url + "/ok", "PUT", 5, [("Content-Type", "text/plain")], b"m 1\n")()
         assert [(r.method, r.body) for r in server.requests] == [("PUT", b"m 1\n")]
@@ -143,6 +144,7 @@ def test_pushgateway_pushes_go_through_the_guard() -> None:
         assert info.value.code == 500
     with pytest.raises(BlockedAddressError):
         pushgateway_handler("http://169.254.169.254/metrics/job/x", "PUT", 5, [], b"")()
+    assert {address[0] for address in calls} == {"127.0.0.1"}
 
 
 @pytest.mark.parametrize(("error", "shown"), [(f"{SECRET}", ""), ("invalid_grant", " (invalid_grant)")])
