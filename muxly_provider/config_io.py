@@ -36,6 +36,7 @@ from muxly_provider.db.models import CONFIG_TABLES, metadata
 from muxly_provider.db.snapshot import load_snapshot
 from muxly_provider.exceptions import MuxlyConfigError, MuxlyConfigErrors
 from muxly_provider.security import row_problems as confinement_problems
+from muxly_provider.templating import template_problems
 
 FORMAT_VERSION = 1
 """The ``version`` written by :func:`export_config` and accepted by :func:`import_config`."""
@@ -210,6 +211,10 @@ def _prepare(
                 )
             spec, row_problems = row_errors(table, row)
             errors.extend(row_problems)
+            errors.extend(
+                MuxlyConfigError(table, row_id, exc.field or "", exc.reason)
+                for exc in template_problems(table, row)
+            )
             if spec is not None:
                 specs.append((table, key, spec))
                 # The CLI user is trusted with inline credentials; paths and databases stay confined.

@@ -7,7 +7,6 @@ row id (``route_id/rule_id`` for join tables), the field (column plus dotted JSO
 
 from __future__ import annotations
 
-import contextlib
 import json
 from collections.abc import Callable, Mapping
 from typing import Any, Literal, cast, overload
@@ -186,33 +185,7 @@ def _connectors(check: _RowCheck) -> BaseModel | None:
     return check.finish(ConnectorRowSpec, {"auth_settings": auth, "connection_settings": settings})
 
 
-def _check_templates(check: _RowCheck, column: str, value: Any) -> None:
-    """Compile the Jinja templates of ``value`` now, so a syntax error is a write-time error naming its field."""
-    from muxly_provider.templating import TemplateRenderError, check_templates
-
-    try:
-        check_templates(value, column)
-    except TemplateRenderError as exc:
-        check.error(exc.field or column, exc.reason)
-
-
-_DESTINATION_TEMPLATES = (
-    "url",
-    "headers",
-    "body_template",
-    "subject_template",
-    "message_template",
-    "key_template",
-)
-"""The options of destination configs that are Jinja templates (``docs/destinations.md``)."""
-
-
 def _destinations(check: _RowCheck) -> BaseModel | None:
-    raw = check.data.get("config")
-    with contextlib.suppress(ValueError, TypeError):  # bad JSON is reported once, by check.typed below
-        raw = json.loads(raw) if isinstance(raw, str | bytes) else raw
-    if isinstance(raw, dict):
-        _check_templates(check, "config", {k: v for k, v in raw.items() if k in _DESTINATION_TEMPLATES})
     config = check.typed("config", "destination_type", DESTINATION_CONFIG_MODELS)
     return check.finish(DestinationRowSpec, {"config": config})
 
@@ -271,8 +244,6 @@ def _routes(check: _RowCheck) -> BaseModel | None:
 def _scheduler_jobs(check: _RowCheck) -> BaseModel | None:
     data = check.json("action_params")
     params = None if data is None else check.model(ActionParamsConfig, data, "action_params")
-    if data:
-        _check_templates(check, "action_params", data)
     spec = check.finish(SchedulerJobRowSpec, {"action_params": params})
     if not isinstance(spec, SchedulerJobRowSpec):
         return None

@@ -43,6 +43,7 @@ __all__ = [
     "render",
     "render_value",
     "template_max_bytes",
+    "template_problems",
 ]
 
 _SINGLE_EXPRESSION = re.compile(r"^\s*\{\{(?P<expr>(?:(?!\}\}|\{\{).)+)\}\}\s*$", re.DOTALL)
@@ -104,6 +105,38 @@ def check_templates(value: Any, field: str) -> None:
     elif isinstance(value, list):
         for index, item in enumerate(value):
             check_templates(item, f"{field}[{index}]")
+
+
+TEMPLATE_OPTIONS: Mapping[str, tuple[str, tuple[str, ...] | None]] = {
+    "scheduler_jobs": ("action_params", None),
+    "destinations": (
+        "config",
+        ("url", "headers", "body_template", "subject_template", "message_template", "key_template"),
+    ),
+}
+"""The templates of each table: its JSON column, and the options that are templates (``None``: every string)."""
+
+
+def template_problems(table: str, row: Mapping[str, Any]) -> list[TemplateRenderError]:
+    """The syntax errors of the templates of ``row`` (checked when a row is written, not at every parse).
+
+    :param table: the row's table
+    :param row: the row, JSON columns parsed
+    :returns: one error per invalid template, each naming its field (``action_params.data_spec.query``)
+    """
+    column, options = TEMPLATE_OPTIONS.get(table, ("", ()))
+    value = row.get(column) if column else None
+    if not isinstance(value, Mapping):
+        return []
+    problems: list[TemplateRenderError] = []
+    for key, item in value.items():
+        if options is not None and key not in options:
+            continue
+        try:
+            check_templates(item, f"{column}.{key}")
+        except TemplateRenderError as exc:
+            problems.append(exc)
+    return problems
 
 
 def _stream(source: str, context: Mapping[str, Any], html: bool, budget: RenderBudget) -> str:

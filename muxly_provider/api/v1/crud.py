@@ -25,6 +25,7 @@ from muxly_provider.config_io import _db_values, _parse_json_columns, _reference
 from muxly_provider.crypto import keep_stored_secrets, path_text, redact_row_secrets
 from muxly_provider.db.models import metadata
 from muxly_provider.exceptions import MuxlyConfigError
+from muxly_provider.templating import template_problems
 
 Row = dict[str, Any]
 
@@ -93,8 +94,10 @@ def check_row(
     spec, errors = row_errors(name, row)
     if errors or spec is None:
         raise config_errors_answer(errors)
-    problems: list[MuxlyConfigError] = []
     row_id = "/".join(str(row.get(c)) for c in primary_key(name))
+    problems = [
+        MuxlyConfigError(name, row_id, exc.field or "", exc.reason) for exc in template_problems(name, row)
+    ]
     for field, target, target_id in _references(name, spec):
         if load_row(session, target, target_id) is None:
             problems.append(

@@ -226,3 +226,28 @@ def test_no_fernet_key_is_503_naming_the_setting(
     listed = api_client.get(f"{API}/connectors", headers=admin)
     assert listed.status_code == 200
     _assert_hidden(listed.text, "the list without a key")
+
+
+def test_template_syntax_errors_are_refused_on_write(api_client: TestClient, admin: dict[str, str]) -> None:
+    """Part 3: a template that cannot compile is a ``422`` naming its field, when the row is written."""
+    assert (
+        api_client.post(f"{API}/connectors", headers=admin, json=_connector("127.0.0.1:9")).status_code == 201
+    )
+    job = {
+        "id": "j1",
+        "name": "J",
+        "job_type": "manual",
+        "connector_id": "c1",
+        "action_type": "sync",
+        "action_params": {"data_spec": {"query_params": {"day": "{{ ds "}}},
+    }
+    answer = api_client.post(f"{API}/jobs", headers=admin, json=job)
+    assert answer.status_code == 422, answer.text
+    assert _field(answer) == "action_params.data_spec.query_params.day"
+    hook = _destination("127.0.0.1:9")
+    hook["config"]["body_template"] = {"items": "{% for r in records %}{{ r }}"}
+    answer = api_client.post(f"{API}/destinations", headers=admin, json=hook)
+    assert answer.status_code == 422, answer.text
+    assert _field(answer) == "config.body_template.items"
+    job["action_params"] = {"data_spec": {"query_params": {"day": "{{ ds }}"}}}
+    assert api_client.post(f"{API}/jobs", headers=admin, json=job).status_code == 201
