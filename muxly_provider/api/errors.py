@@ -14,10 +14,13 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from muxly_provider.exceptions import MuxlySecretError
 
 log = logging.getLogger(__name__)
+
+_HTTP_CODES = {400: "bad_request", 404: "not_found", 405: "method_not_allowed"}
 
 
 class MuxlyHTTPError(Exception):
@@ -58,6 +61,17 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _muxly_error(_: Request, exc: MuxlyHTTPError) -> JSONResponse:
         return JSONResponse(
             error_body(exc.code, exc.message, exc.details), status_code=exc.status_code, headers=exc.headers
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        # FastAPI's own answers (an unparseable body, an unknown route or method) in Muxly's format.
+        code = _HTTP_CODES.get(exc.status_code, "http_error")
+        message = exc.detail if isinstance(exc.detail, str) else "the request cannot be served"
+        return JSONResponse(
+            error_body(code, message[:200]),
+            status_code=exc.status_code,
+            headers=getattr(exc, "headers", None),
         )
 
     @app.exception_handler(RequestValidationError)

@@ -208,3 +208,20 @@ def test_a_template_nested_past_the_parser_is_a_422_naming_the_field(
     }
     error = _error(api_client.post("/api/v1/jobs", json=job, headers=admin), 422, "validation_error")
     assert error["details"]["field"] == "action_params.data_spec.q"
+
+
+@pytest.mark.parametrize(
+    "body", [b"\xff\xfe\xfa", b'{"name": "\xff"}', b'{"name": "x", "priority": ' + b"9" * 5000 + b"}"]
+)
+def test_a_body_json_cannot_read_is_a_400_in_muxlys_format(
+    api_client: TestClient, admin: dict[str, str], body: bytes
+) -> None:
+    response = api_client.post(
+        "/api/v1/rules", content=body, headers={**admin, "Content-Type": "application/json"}
+    )
+    _error(response, 400, "bad_request")
+
+
+def test_unknown_routes_answer_in_muxlys_format(api_client: TestClient, admin: dict[str, str]) -> None:
+    _error(api_client.get("/api/v1/nowhere", headers=admin), 404, "not_found")
+    _error(api_client.put("/api/v1/rules", json={}, headers=admin), 405, "method_not_allowed")
