@@ -215,7 +215,9 @@ def test_job_rows_become_dags_and_run_end_to_end(
         task_ids="extract"
     )
     assert manifest["records_in"] == 20
-    assert manifest["batches"]
+    # Routed once by extract: each destination's share staged apart, with its own batches.
+    assert set(manifest["shares"]) == {"big", "us"}
+    assert all(share["batches"] >= 1 for share in manifest["shares"].values())
     from muxly_provider import settings
 
     staged = Path(settings.staging_path()) / "muxly__sales.sync_daily"
