@@ -200,9 +200,18 @@ class _GuardedHTTPSPool(HTTPSConnectionPool):
 
 
 class GuardedAdapter(HTTPAdapter):
-    """A ``requests`` adapter whose connections go only to allowed addresses (see the module docstring)."""
+    """A ``requests`` adapter whose connections go only to allowed addresses (see the module docstring).
+
+    :param socket_options: urllib3 socket options (kept from an adapter it replaces, e.g. TCP keep-alive)
+    """
+
+    def __init__(self, *args: Any, socket_options: Any = None, **kwargs: Any) -> None:
+        self.socket_options = socket_options  # before HTTPAdapter.__init__, which builds the pool manager
+        super().__init__(*args, **kwargs)
 
     def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        if self.socket_options is not None:
+            kwargs.setdefault("socket_options", self.socket_options)
         super().init_poolmanager(*args, **kwargs)
         self.poolmanager.pool_classes_by_scheme = {"http": _GuardedHTTPPool, "https": _GuardedHTTPSPool}
 
@@ -217,11 +226,15 @@ class GuardedAdapter(HTTPAdapter):
 def guard_session(session: requests.Session) -> requests.Session:
     """Mount :class:`GuardedAdapter` for ``http://`` and ``https://`` on ``session`` (idempotent).
 
-    Adapters a session already had for more specific prefixes are replaced too, so no path escapes the guard.
+    Adapters the session already had (also for more specific prefixes) are replaced, so no URL escapes the
+    guard; their retry settings and socket options (the HTTP provider's TCP keep-alive) are kept.
     """
     for prefix, adapter in list(session.adapters.items()):
         if prefix.startswith(("http://", "https://")) and not isinstance(adapter, GuardedAdapter):
-            del session.adapters[prefix]
+            session.adapters[prefix] = GuardedAdapter(
+                max_retries=getattr(adapter, "max_retries", 0),
+                socket_options=getattr(adapter, "socket_options", None),
+            )
     for prefix in ("https://", "http://"):
         if not isinstance(session.adapters.get(prefix), GuardedAdapter):
             session.mount(prefix, GuardedAdapter())

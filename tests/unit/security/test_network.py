@@ -179,3 +179,22 @@ def test_cli_connector_test_answers_a_status_without_the_body() -> None:
     assert not result.ok
     assert "answered HTTP 503 Service Unavailable" in result.message
     assert SECRET not in result.message
+
+
+def test_adapters_a_session_had_are_replaced_keeping_retries_and_keep_alive() -> None:
+    """The HTTP provider's sessions (``airflow_connection`` auth) mount TCP keep-alive adapters."""
+    import requests
+    from requests_toolbelt.adapters.socket_options import TCPKeepAliveAdapter
+
+    from muxly_provider.security.network import GuardedAdapter, guard_session
+
+    session = requests.Session()
+    keep_alive = TCPKeepAliveAdapter(idle=120, count=20, interval=30)
+    session.mount("https://", keep_alive)
+    session.mount("https://api.example.test/", requests.adapters.HTTPAdapter(max_retries=5))
+    guard_session(session)
+    assert all(isinstance(a, GuardedAdapter) for a in session.adapters.values())
+    assert session.get_adapter("https://api.example.test/v1").max_retries.total == 5
+    assert session.get_adapter("https://other.test/").socket_options == keep_alive.socket_options
+    with pytest.raises(BlockedAddressError):
+        session.get("https://169.254.169.254/latest/meta-data/")
