@@ -116,6 +116,10 @@ def _recompute_totals(result: dict[str, Any]) -> None:
         if key in result:
             result[key] = sum(int(d.get(key, 0)) for d in counts)
     letters = result.get("dead_letters")
+    if "routed" in result and isinstance(letters, dict):
+        # A copy whose transformation failed was routed too, straight to the dead-letter path: with it the run
+        # reads routed = delivered + dead_lettered + lost.
+        result["routed"] += int(letters.get("transform", 0))
     if isinstance(letters, dict):
         letters["delivery"] = sum(int(d.get("dead_lettered", 0)) for d in counts)
         result["dead_lettered"] = int(letters.get("transform", 0)) + letters["delivery"]

@@ -25,7 +25,7 @@ class RouteOutcome:
         """The keys the extract task merges into ``job_executions.result``."""
         return {
             "records_in": self.records_in,
-            "routed": sum(self.routed.values()),
+            "routed": self.transform_letters + sum(self.routed.values()),
             "delivered": 0,
             "lost": 0,
             "destinations": {
@@ -70,7 +70,7 @@ class RunOutcome:
         delivery_letters = sum(o.dead_lettered + o.lost for o in self.destinations.values())
         result.update(
             records_in=self.records_in,
-            routed=sum(o.routed for o in self.destinations.values()),
+            routed=self.route.transform_letters + sum(o.routed for o in self.destinations.values()),
             delivered=sum(o.delivered for o in self.destinations.values()),
             lost=sum(o.lost for o in self.destinations.values()),
             destinations={d: o.as_dict() for d, o in sorted(self.destinations.items())},

@@ -308,7 +308,8 @@ def test_transformation_failures_for_a_disabled_dead_letter_destination_stay_in_
     assert all("disabled" in letter.error for letter in store.letters)
     stored = [r for letter in store.letters for r in letter.records]
     assert [r["record"] for r in stored] == RECORDS and stored[0]["transformation_id"] == "t"
-    assert result["routed"] == 0 and "a" in result["destinations"]
+    assert result["routed"] == result["dead_lettered"] == 10 and result["delivered"] == 0
+    assert result["destinations"]["a"]["routed"] == 0
 
 
 @pytest.mark.parametrize("mode", ["continue", "fail"])
