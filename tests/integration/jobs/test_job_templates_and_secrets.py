@@ -218,7 +218,7 @@ def test_secrets_are_used_but_never_shown(
     from airflow.serialization.serialized_objects import DagSerialization
 
     caplog.set_level(logging.DEBUG)
-    logging.getLogger("urllib3").setLevel(logging.DEBUG)  # requests' own log lines quote URLs
+    caplog.set_level(logging.DEBUG, logger="urllib3")  # requests' own log lines quote URLs (restored after)
     dag = _dags(muxly_engine, api_server)["muxly__secrets"]
     serialized = json.dumps(DagSerialization.to_dict(dag), default=str)
     run = dag.test()
