@@ -1,10 +1,14 @@
 """Connection tests: load a connector row and check its reachability and credentials.
 
-Used by ``airflow muxly connectors test ID`` and by the ``muxly`` connection type's test button.
+Used by ``airflow muxly connectors test ID``, by the ``muxly`` connection type's test button and by
+``POST /connectors/{id}/test``. A test answers with a short reason, never with words of the remote server
+(:func:`safe_test_message`): HTTP connectors already say ``HTTP 401 Unauthorized``, ``connection refused``,
+...; a database driver's message (which can quote the first bytes the server sent) becomes a short reason too.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +28,43 @@ class CheckResult:
 
     ok: bool
     message: str
+
+
+_DRIVER_MESSAGE = re.compile(r"(?P<head>.*?cannot connect: )(?P<kind>\w+): (?P<text>.*)", re.DOTALL)
+_DRIVER_REASONS: tuple[tuple[tuple[str, ...], str], ...] = (
+    (("connection refused",), "connection refused"),
+    (("timed out", "timeout expired", "timeout"), "timed out"),
+    (("password authentication failed", "access denied", "authentication failed"), "authentication failed"),
+    (
+        (
+            "could not translate host name",
+            "name or service not known",
+            "nodename nor servname",
+            "unknown host",
+        ),
+        "name not resolved",
+    ),
+    (("does not exist", "unknown database"), "database does not exist"),
+    (("no route to host", "network is unreachable"), "host unreachable"),
+)
+_MAX_MESSAGE = 300
+
+
+def safe_test_message(message: str) -> str:
+    """``message`` as a connector test may show it: one line, bounded, no text the remote server chose.
+
+    :param message: the message of a :class:`~muxly_provider.exceptions.MuxlyError` of a connector
+    """
+    match = _DRIVER_MESSAGE.fullmatch(message.strip())
+    if match is not None:
+        text = match["text"].lower()
+        reason = next(
+            (short for needles, short in _DRIVER_REASONS if any(n in text for n in needles)),
+            f"the server did not complete the handshake ({match['kind']})",
+        )
+        message = match["head"] + reason
+    first = message.strip().splitlines()[0] if message.strip() else message
+    return first if len(first) <= _MAX_MESSAGE else first[:_MAX_MESSAGE] + "..."
 
 
 def load_connector_context(connector_id: str, engine: Engine | None = None) -> ConnectorContext:
@@ -64,7 +105,7 @@ def check_connector(context: ConnectorContext) -> CheckResult:
         finally:
             connector.close()
     except MuxlyError as exc:
-        return CheckResult(False, str(exc))
+        return CheckResult(False, safe_test_message(str(exc)))
     except Exception as exc:
         # A bug or an unexpected library error: say which, without its message (it may echo a secret).
         return CheckResult(False, f"connector {context.id!r}: unexpected {type(exc).__name__}")

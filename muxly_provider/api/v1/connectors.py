@@ -126,6 +126,7 @@ def run_connector_test(
     """Check the connector's reachability and credentials with its stored configuration."""
     from muxly_provider.api.errors import MuxlyHTTPError
     from muxly_provider.connectors.base import ConnectorContext
+    from muxly_provider.connectors.check import safe_test_message
     from muxly_provider.connectors.registry import get_connector_class
     from muxly_provider.crypto import decrypt_row_secrets
     from muxly_provider.exceptions import MuxlyError
@@ -145,7 +146,7 @@ def run_connector_test(
         )
         message = get_connector_class(context.connector_type)(context).test_connection()
     except MuxlyError as exc:  # Muxly's messages name the connector and never hold a secret
-        return ConnectorTestResponse(ok=False, message=str(exc))
+        return ConnectorTestResponse(ok=False, message=safe_test_message(str(exc)))
     except MuxlyHTTPError as exc:  # the stored row no longer passes validation or confinement
         return ConnectorTestResponse(ok=False, message=f"connector {connector_id!r}: {exc.message}")
     except Exception as exc:  # a library's message may quote a URL with credentials: give the type only

@@ -133,3 +133,54 @@ def test_loopback_stays_reachable(api_client: TestClient, admin: dict[str, str])
         result = _test_connector(api_client, admin, server.url + "/items")
     assert result == {"ok": True, "message": result["message"]}
     assert "2 record(s)" in result["message"]
+
+
+@pytest.fixture
+def chatty_tcp_server() -> Iterator[int]:
+    """A TCP service that greets every client with text an attacker wants to read (not a database)."""
+    import socket
+    import threading
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(8)
+
+    def serve() -> None:
+        while True:
+            try:
+                client, _ = server.accept()
+            except OSError:
+                return
+            client.settimeout(0.5)
+            try:
+                client.sendall(f"{SECRET_BODY}\r\n".encode())
+                client.recv(1024)
+            except OSError:
+                pass
+            client.close()
+
+    threading.Thread(target=serve, daemon=True).start()
+    yield server.getsockname()[1]
+    server.close()
+
+
+@pytest.mark.parametrize("driver", ["postgresql+psycopg2", "mysql+pymysql"])
+def test_database_connector_tests_do_not_quote_what_the_server_sent(
+    api_client: TestClient, admin: dict[str, str], chatty_tcp_server: int, driver: str
+) -> None:
+    """psycopg2 quotes the first byte of the answer, pymysql its value: the test shows a short reason."""
+    url = f"{driver}://u:p@127.0.0.1:{chatty_tcp_server}/db?connect_timeout=3"
+    created = api_client.post(
+        "/api/v1/connectors",
+        json={"name": "db", "connector_type": "database", "connection_settings": {"connection_string": url}},
+        headers=admin,
+    )
+    assert created.status_code == 201, created.text
+    answer = api_client.post(f"/api/v1/connectors/{created.json()['id']}/test", headers=admin).json()
+    assert answer["ok"] is False
+    assert answer["message"].endswith(
+        "cannot connect: the server did not complete the handshake "
+        + ("(OperationalError)" if "psycopg2" in driver else "(InternalError)")
+    ), answer["message"]
+    # Before: "... invalid response to SSL negotiation: A" and "Packet sequence number wrong - got 65".
+    assert "negotiation: A" not in answer["message"] and "got 65" not in answer["message"]
