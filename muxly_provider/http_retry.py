@@ -19,6 +19,7 @@ naming the connector or destination and never quote a URL or a credential.
 from __future__ import annotations
 
 import email.utils
+import http
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -27,6 +28,16 @@ from datetime import UTC, datetime
 from typing import Any, Literal, TypeVar
 
 from muxly_provider.exceptions import MuxlyError
+
+
+def status_text(status: int) -> str:
+    """``HTTP 401 Unauthorized``: the status with its standard phrase, never the server's own phrase (a remote
+    server must not be able to write into Muxly's messages and results)."""
+    try:
+        return f"HTTP {status} {http.HTTPStatus(status).phrase}"
+    except ValueError:
+        return f"HTTP {status}"
+
 
 log = logging.getLogger(__name__)
 

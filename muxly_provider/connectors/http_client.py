@@ -23,7 +23,6 @@ A bounded total wait keeps a 429 storm from hanging a run: a ``Retry-After`` abo
 from __future__ import annotations
 
 import errno
-import http
 import logging
 import time
 from collections import deque
@@ -35,7 +34,7 @@ from urllib.parse import urlsplit, urlunsplit
 import requests
 
 from muxly_provider.exceptions import MuxlyConnectorError
-from muxly_provider.http_retry import Failure, RetryGaveUp, call_with_retries
+from muxly_provider.http_retry import Failure, RetryGaveUp, call_with_retries, status_text
 from muxly_provider.http_retry import RetryPolicy as RetryPolicy  # re-exported: connectors and tests use it
 from muxly_provider.http_retry import retry_after_seconds as retry_after_seconds  # re-exported likewise
 from muxly_provider.security.network import BlockedAddressError, guard_session
@@ -257,14 +256,6 @@ class HttpClient:
             return response.json()
         except ValueError:
             raise self.error(f"the answer of {method} {safe_url(url)} is not JSON") from None
-
-
-def status_text(status: int) -> str:
-    """``HTTP 401 Unauthorized``: the status with its standard phrase (never the server's own phrase)."""
-    try:
-        return f"HTTP {status} {http.HTTPStatus(status).phrase}"
-    except ValueError:
-        return f"HTTP {status}"
 
 
 _ERRNO_REASONS = {

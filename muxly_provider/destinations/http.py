@@ -86,7 +86,7 @@ def send(
             raise fail(f"request could not be sent ({type(exc).__name__})", retryable=False) from None
         if response.status_code < 400:
             return response
-        problem = f"HTTP {response.status_code} {response.reason or ''}".strip()
+        problem = http_retry.status_text(response.status_code)
         response.close()
         return http_retry.Failure.from_status(response.status_code, problem, response.headers)
 

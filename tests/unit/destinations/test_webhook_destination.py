@@ -186,3 +186,32 @@ def test_other_4xx_are_final_even_with_retry_after(status: int) -> None:
         with pytest.raises(MuxlyDeliveryError) as info:
             dest.write_batch(RECORDS)
     assert not info.value.retryable and waits == [] and len(server.arrivals) == 1
+
+
+def test_errors_carry_the_standard_status_phrase_not_the_servers() -> None:
+    """A remote server must not write into Muxly's errors (and so the run's result): its reason phrase is
+    replaced by the standard one."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, format: str, *args: Any) -> None:
+            return
+
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            self.send_response(403, "internal-token-abc123")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        dest = _dest(f"http://127.0.0.1:{server.server_address[1]}/in")
+        with pytest.raises(MuxlyDeliveryError) as failure:
+            dest.write_batch(RECORDS)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert "HTTP 403 Forbidden" in str(failure.value)
+    assert "internal-token-abc123" not in str(failure.value)
