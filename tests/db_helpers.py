@@ -15,3 +15,32 @@ def insert_row(engine: Engine, table: str, **values: Any) -> None:
     params = ", ".join(f":{k}" for k in values)
     with engine.begin() as conn:
         conn.execute(text(f"INSERT INTO {table} ({columns}) VALUES ({params})"), values)
+
+
+def seed_api_job(
+    engine: Engine,
+    job_id: str,
+    connector_id: str,
+    *,
+    base_url: str = "http://127.0.0.1:9/x",
+    **job: Any,
+) -> None:
+    """An ``api`` connector (no auth) and a job on it; ``job`` overrides the job's columns (a manual ``sync``
+    job by default)."""
+    insert_row(
+        engine,
+        "connectors",
+        id=connector_id,
+        name=connector_id,
+        connector_type="api",
+        auth_settings={"auth_type": "none"},
+        connection_settings={"base_url": base_url},
+    )
+    columns: dict[str, Any] = {
+        "name": job_id,
+        "job_type": "manual",
+        "action_type": "sync",
+        "action_params": {},
+        **job,
+    }
+    insert_row(engine, "scheduler_jobs", id=job_id, connector_id=connector_id, **columns)

@@ -14,7 +14,7 @@ from sqlalchemy import Engine
 
 from muxly_provider.destinations.base import RunInfo
 from muxly_provider.destinations.dead_letter import DeadLetter, TableDeadLetterStore, letter_id
-from tests.db_helpers import insert_row
+from tests.db_helpers import insert_row, seed_api_job
 
 RUN = RunInfo(
     dag_id="muxly__orders",
@@ -36,25 +36,7 @@ DOWN_RECORDS = [{"order": 3, "total": 99}]
 
 def seed(engine: Engine, hook_url: str, down_url: str) -> dict[str, str]:
     """Write the destinations ``hook``, ``down`` and ``files``, and three letters; return their ids by name."""
-    insert_row(
-        engine,
-        "connectors",
-        id="shop",
-        name="Shop",
-        connector_type="api",
-        auth_settings={"auth_type": "none"},
-        connection_settings={"base_url": "http://127.0.0.1:9/orders"},
-    )
-    insert_row(
-        engine,
-        "scheduler_jobs",
-        id="orders",
-        name="Orders",
-        job_type="manual",
-        connector_id="shop",
-        action_type="sync",
-        action_params={},
-    )
+    seed_api_job(engine, "orders", "shop", base_url="http://127.0.0.1:9/orders")
     webhook: dict[str, Any] = {"retry_count": 0, "timeout_seconds": 5}
     insert_row(
         engine,

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import Engine, text
 
 from muxly_provider.executions.recorder import ExecutionUpdate, execution_id, upsert_execution
-from tests.db_helpers import insert_row
+from tests.db_helpers import seed_api_job
 
 
 def _row(engine: Engine, row_id: str) -> dict[str, Any]:
@@ -23,25 +23,7 @@ def _row(engine: Engine, row_id: str) -> dict[str, Any]:
 
 
 def test_writers_merge_into_one_row(muxly_engine: Engine) -> None:
-    insert_row(
-        muxly_engine,
-        "connectors",
-        id="c",
-        name="c",
-        connector_type="api",
-        auth_settings={},
-        connection_settings={},
-    )
-    insert_row(
-        muxly_engine,
-        "scheduler_jobs",
-        id="j",
-        name="j",
-        job_type="manual",
-        connector_id="c",
-        action_type="sync",
-        action_params={},
-    )
+    seed_api_job(muxly_engine, "j", "c")
     base = ExecutionUpdate(job_id="j", dag_id="muxly__j", run_id="r1")
     row_id = execution_id("muxly__j", "r1")
     start = datetime(2026, 11, 27, 1, 0, tzinfo=UTC)

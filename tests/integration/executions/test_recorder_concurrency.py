@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import Engine, text
 
 from muxly_provider.executions.recorder import ExecutionUpdate, execution_id, upsert_execution
-from tests.db_helpers import insert_row
+from tests.db_helpers import seed_api_job
 
 PROCESSES = 4
 THREADS = 50
@@ -55,25 +55,7 @@ def _merge_many(url: str, process: int, start: Any) -> None:
 
 
 def test_concurrent_merges_lose_no_destination(muxly_engine: Engine, db_url: str) -> None:
-    insert_row(
-        muxly_engine,
-        "connectors",
-        id="c",
-        name="c",
-        connector_type="api",
-        auth_settings={},
-        connection_settings={},
-    )
-    insert_row(
-        muxly_engine,
-        "scheduler_jobs",
-        id="j",
-        name="j",
-        job_type="manual",
-        connector_id="c",
-        action_type="sync",
-        action_params={},
-    )
+    seed_api_job(muxly_engine, "j", "c")
     context = multiprocessing.get_context("spawn")
     start = context.Barrier(PROCESSES)
     workers = [context.Process(target=_merge_many, args=(db_url, n, start)) for n in range(PROCESSES)]

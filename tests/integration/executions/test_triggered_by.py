@@ -16,7 +16,7 @@ from sqlalchemy import Engine, text
 
 from muxly_provider.executions.recorder import execution_id
 from tests.airflow_helpers import set_paused, sync_muxly_dags
-from tests.db_helpers import insert_row
+from tests.db_helpers import insert_row, seed_api_job
 
 pytestmark = pytest.mark.usefixtures("airflow_db")
 
@@ -30,28 +30,16 @@ def client(muxly_engine: Engine) -> Iterator[Any]:
 
     insert_row(
         muxly_engine,
-        "connectors",
-        id="tb_conn",
-        name="TB",
-        connector_type="api",
-        auth_settings={"auth_type": "none"},
-        connection_settings={"base_url": "http://127.0.0.1:9/x"},
-    )
-    insert_row(
-        muxly_engine,
         "destinations",
         id="tb_dest",
         name="D",
         destination_type="file",
         config={"output_dir": "tb"},
     )
-    insert_row(
+    seed_api_job(
         muxly_engine,
-        "scheduler_jobs",
-        id="tb_job",
-        name="tb",
-        job_type="manual",
-        connector_id="tb_conn",
+        "tb_job",
+        "tb_conn",
         action_type="export",
         action_params={"destination_ids": ["tb_dest"]},
         max_retries=0,

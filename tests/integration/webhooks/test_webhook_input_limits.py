@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, text
 
-from tests.db_helpers import insert_row
+from tests.db_helpers import insert_row, seed_api_job
 
 pytestmark = pytest.mark.usefixtures("airflow_db")
 
@@ -26,26 +26,7 @@ def client(muxly_engine: Engine) -> Iterator[Any]:
 
     from muxly_provider.crypto import encrypt_secret
 
-    insert_row(
-        muxly_engine,
-        "connectors",
-        id="lim_conn",
-        name="C",
-        connector_type="api",
-        auth_settings={"auth_type": "none"},
-        connection_settings={"base_url": "http://127.0.0.1:9/x"},
-    )
-    insert_row(
-        muxly_engine,
-        "scheduler_jobs",
-        id="lim_job",
-        name="J",
-        job_type="webhook",
-        connector_id="lim_conn",
-        action_type="sync",
-        action_params={},
-        max_retries=0,
-    )
+    seed_api_job(muxly_engine, "lim_job", "lim_conn", job_type="webhook", max_retries=0)
     insert_row(muxly_engine, "webhook_triggers", id="lim_open", job_id="lim_job", endpoint_path="lim/open")
     insert_row(
         muxly_engine,
