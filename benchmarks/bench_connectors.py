@@ -142,8 +142,11 @@ def _db_hand(url: str, table: str) -> int:
 def worker(case: str, target: str, table: str) -> None:
     """Run one case and print ``{"records", "seconds", "peak_rss_mb"}`` (a fresh process per case).
 
-    Modules are imported before the clock starts, on both sides.
+    Modules are imported before the clock starts, on both sides, Airflow's configuration included: a task
+    process has it loaded before the connector runs (the database connector reads ``[database]`` and
+    ``[muxly]`` settings to refuse Airflow's and Muxly's own databases).
     """
+    import airflow.configuration  # noqa: F401
     import requests  # noqa: F401
     import sqlalchemy  # noqa: F401
 
