@@ -6,7 +6,8 @@ identity (object storage or S3 without ``conn_id`` uses the instance role or the
 without the permission use ``conn_id`` (an Airflow connection, governed by Airflow's own RBAC).
 
 A write needs the permission only when it introduces or changes an inline credential, or changes where a stored
-one is sent (the SMTP host, port or user of a stored password; the endpoint of stored S3 keys). Sending
+one is sent (the SMTP host, port or user of a stored password; the endpoint of stored S3 keys; an S3
+``endpoint_url`` beside a ``conn_id``, which would send requests signed with the connection's keys elsewhere). Sending
 ``"***"`` back, or leaving the field out of a ``PATCH``, keeps the stored credential and needs nothing, so an
 operator can still rename or re-batch a destination an admin configured.
 """
@@ -113,6 +114,12 @@ def _destination(row: Row) -> dict[str, tuple[Any, ...]]:
         found["config.conn_id"] = (
             ("config.bucket", config.get("bucket")),
             ("config.endpoint_url", config.get("endpoint_url")),
+        )
+    elif kind == "s3" and config.get("endpoint_url"):
+        # An endpoint of the row's own receives the requests signed with the connection's keys, and the records.
+        found["config.endpoint_url"] = (
+            plain_value(config["endpoint_url"]),
+            ("config.conn_id", config.get("conn_id")),
         )
     elif kind == "file":
         output_dir = config.get("output_dir")

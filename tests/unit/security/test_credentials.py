@@ -36,6 +36,7 @@ EMAIL = {"smtp_host": "mail", "smtp_password": "pw", "from_email": "a@b.c", "to_
         ),
         (dest("s3", bucket="b"), ["config.conn_id"]),
         (dest("s3", bucket="b", conn_id="aws"), []),
+        (dest("s3", bucket="b", conn_id="aws", endpoint_url="https://evil.example"), ["config.endpoint_url"]),
         (dest("file", output_dir="s3://b/out"), ["config.output_dir"]),
         (dest("file", output_dir="s3://b/out", conn_id="aws"), []),
         (dest("file", output_dir="sftp://user:pw@host/out", conn_id="ssh"), ["config.output_dir"]),
@@ -53,6 +54,16 @@ def test_connectors() -> None:
     stored_file = {"id": "c", "connector_type": "file", "connection_settings": {"glob": "gs://b/*.json"}}
     assert fields("connectors", stored_file) == ["connection_settings.glob"]
     assert fields("connectors", stored_file, stored_file) == []
+
+
+def test_an_s3_endpoint_beside_a_connection_is_kept_not_moved() -> None:
+    """An operator may not send an admin's AWS connection's signed requests to a host of its own."""
+    stored = dest("s3", bucket="b", conn_id="aws", endpoint_url="http://minio:9000")
+    assert fields("destinations", stored, stored) == []
+    moved = dest("s3", bucket="b", conn_id="aws", endpoint_url="https://evil.example")
+    assert fields("destinations", moved, stored) == ["config.endpoint_url"]
+    other_connection = dest("s3", bucket="b", conn_id="aws_prod", endpoint_url="http://minio:9000")
+    assert fields("destinations", other_connection, stored) == ["config.conn_id"]
 
 
 def test_stored_credentials_are_kept_not_redirected() -> None:
