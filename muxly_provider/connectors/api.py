@@ -106,7 +106,9 @@ class ApiConnector(MuxlyConnector):
             allowed=API_AUTH_TYPES,
             timeout=float(settings.get("timeout_seconds") or 30),
         )
-        return HttpClient.from_settings(self.context.id, settings, setup.session), setup.base_url
+        return HttpClient.from_settings(
+            self.context.id, settings, setup.session, scope=setup.scope
+        ), setup.base_url
 
     def fetch(self, data_spec: Mapping[str, Any]) -> Iterator[list[Record]]:
         """Request every page and yield its records in batches of at most ``batch_size``."""

@@ -25,6 +25,7 @@ import requests
 
 from muxly_provider.connectors.http_client import RefreshableAuth, safe_url
 from muxly_provider.exceptions import MuxlyConnectorError
+from muxly_provider.security.scope import CredentialScope
 
 _EXPIRY_SKEW_SECONDS = 60.0
 _OAUTH_ERRORS = frozenset(
@@ -50,6 +51,8 @@ class SessionSetup:
 
     session: requests.Session
     base_url: str | None = None
+    scope: CredentialScope | None = None
+    """Set when the credentials come from an Airflow connection: where they may be sent."""
 
 
 class BearerAuth(requests.auth.AuthBase):
@@ -312,13 +315,16 @@ def _from_airflow_connection(connector_id: str, conn_id: str, google_scopes: Seq
         )
         session = requests.Session()
         session.auth = GoogleAuth(connector_id, credentials)
-        return SessionSetup(session)
+        return SessionSetup(session, scope=CredentialScope(conn_id, host_suffix=".googleapis.com"))
     if conn.conn_type in {"http", "https"}:
         from airflow.providers.http.hooks.http import HttpHook
 
         hook = HttpHook(method="GET", http_conn_id=conn_id)
-        return SessionSetup(hook.get_conn(), getattr(hook, "base_url", None) or None)
+        session = hook.get_conn()
+        base = getattr(hook, "base_url", None) or None
+        return SessionSetup(session, base, CredentialScope(conn_id, str(base or "")))
     session = requests.Session()
     if conn.password:
         session.auth = BearerAuth(str(conn.password))
-    return SessionSetup(session, conn.host if conn.host and "://" in conn.host else None)
+    host = str(conn.host or "")
+    return SessionSetup(session, host if "://" in host else None, CredentialScope(conn_id, host))

@@ -103,7 +103,9 @@ class BigQueryConnector(MuxlyConnector):
         setup = build_session(
             self.context.id, self.context.auth, allowed=GOOGLE_AUTH_TYPES, google_scopes=SCOPES
         )
-        return HttpClient.from_settings(self.context.id, self.context.settings, setup.session)
+        return HttpClient.from_settings(
+            self.context.id, self.context.settings, setup.session, scope=setup.scope
+        )
 
     def _base(self) -> str:
         settings = self.context.settings

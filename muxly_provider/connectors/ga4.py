@@ -92,7 +92,7 @@ class Ga4Connector(MuxlyConnector):
         setup = build_session(
             self.context.id, self.context.auth, allowed=GOOGLE_AUTH_TYPES, google_scopes=SCOPES
         )
-        client = HttpClient.from_settings(self.context.id, settings, setup.session)
+        client = HttpClient.from_settings(self.context.id, settings, setup.session, scope=setup.scope)
         offset = 0
         try:
             while True:
@@ -118,7 +118,7 @@ class Ga4Connector(MuxlyConnector):
         setup = build_session(
             self.context.id, self.context.auth, allowed=GOOGLE_AUTH_TYPES, google_scopes=SCOPES
         )
-        client = HttpClient.from_settings(self.context.id, settings, setup.session)
+        client = HttpClient.from_settings(self.context.id, settings, setup.session, scope=setup.scope)
         try:
             client.json("GET", url)
         finally:

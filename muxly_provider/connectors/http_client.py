@@ -38,6 +38,7 @@ from muxly_provider.http_retry import Failure, RetryGaveUp, call_with_retries, s
 from muxly_provider.http_retry import RetryPolicy as RetryPolicy  # re-exported: connectors and tests use it
 from muxly_provider.http_retry import retry_after_seconds as retry_after_seconds  # re-exported likewise
 from muxly_provider.security.network import BlockedAddressError, guard_session
+from muxly_provider.security.scope import CredentialScope
 
 log = logging.getLogger(__name__)
 
@@ -147,8 +148,10 @@ class HttpClient:
         retry: RetryPolicy | None = None,
         rate_limiter: RateLimiter | None = None,
         sleep: Callable[[float], None] | None = None,
+        scope: CredentialScope | None = None,
     ) -> None:
         self.connector_id = connector_id
+        self.scope = scope
         self.session = guard_session(session or requests.Session())
         self.timeout = timeout
         self.retry = retry or RetryPolicy()
@@ -163,8 +166,10 @@ class HttpClient:
         settings: Mapping[str, Any],
         session: requests.Session | None = None,
         sleep: Callable[[float], None] | None = None,
+        scope: CredentialScope | None = None,
     ) -> HttpClient:
-        """A client configured by ``timeout_seconds``, ``retry`` and ``rate_limit`` of ``settings``."""
+        """A client configured by ``timeout_seconds``, ``retry`` and ``rate_limit`` of ``settings``; ``scope``
+        binds an Airflow connection's credentials to that connection's host."""
         sleep = sleep or _default_sleep
         return cls(
             connector_id,
@@ -173,6 +178,7 @@ class HttpClient:
             retry=RetryPolicy.from_settings(settings.get("retry")),
             rate_limiter=RateLimiter.from_settings(settings.get("rate_limit"), sleep),
             sleep=sleep,
+            scope=scope,
         )
 
     def error(self, message: str) -> MuxlyConnectorError:
@@ -193,6 +199,8 @@ class HttpClient:
 
         :raises MuxlyConnectorError: after the last attempt, or at once for a status that is not retried
         """
+        if self.scope is not None:
+            self.scope.check(url, self.connector_id)
         where = f"{method} {safe_url(url)}"
         refreshed = False
 

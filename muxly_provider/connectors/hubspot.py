@@ -54,7 +54,9 @@ class HubSpotConnector(MuxlyConnector):
             allowed=HUBSPOT_AUTH_TYPES,
             default_token_url=DEFAULT_TOKEN_URL,
         )
-        return HttpClient.from_settings(self.context.id, self.context.settings, setup.session)
+        return HttpClient.from_settings(
+            self.context.id, self.context.settings, setup.session, scope=setup.scope
+        )
 
     def _objects_url(self, object_type: str) -> str:
         settings = self.context.settings

