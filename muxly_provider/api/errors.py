@@ -16,7 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from muxly_provider.exceptions import MuxlySecretError
+from muxly_provider.exceptions import MuxlyConfigError, MuxlySecretError
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +90,15 @@ def install_error_handlers(app: FastAPI) -> None:
         # No (or a wrong) [core] fernet_key: the server's configuration, not the request, is at fault. The
         # message names the setting and never holds a secret.
         return JSONResponse(error_body("secrets_unavailable", str(exc)), status_code=503)
+
+    @app.exception_handler(MuxlyConfigError)
+    async def _invalid_stored_row(_: Request, exc: MuxlyConfigError) -> JSONResponse:
+        # A stored row a handler needs is not valid (written by hand, or by an older version): the message names
+        # the table, the row and the field, never a value.
+        return JSONResponse(
+            error_body("invalid_stored_row", str(exc), exc.as_dict()),
+            status_code=409,
+        )
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -259,7 +259,39 @@ def _scheduler_jobs(check: _RowCheck) -> BaseModel | None:
         check.error("action_params.destination_ids", "a non-empty list of destination ids for an export job")
     if action.depends_on == spec.id:
         check.error("action_params.depends_on", "the id of another job (a job cannot depend on itself)")
+    _check_run_condition(check, action.run_condition)
     return None if check.errors else spec
+
+
+_RUN_CONDITION_KEYS = frozenset({"connector_id", "data_spec", "query", "condition"})
+
+
+def _check_run_condition(check: _RowCheck, condition: Any) -> None:
+    """``run_condition``: a non-empty query, or an object of the documented keys whose condition compiles."""
+    field = "action_params.run_condition"
+    if condition is None:
+        return
+    if isinstance(condition, str):
+        if not condition.strip():
+            check.error(field, "a query (non-empty) or an object")
+        return
+    unknown = sorted(set(condition) - _RUN_CONDITION_KEYS)
+    if unknown:
+        check.error(f"{field}.{unknown[0]}", "one of " + ", ".join(sorted(_RUN_CONDITION_KEYS)))
+    if not isinstance(condition.get("data_spec", {}), dict):
+        check.error(f"{field}.data_spec", "an object")
+    for key in ("connector_id", "query", "condition"):
+        value = condition.get(key)
+        if value is not None and (not isinstance(value, str) or not value.strip()):
+            check.error(f"{field}.{key}", "a non-empty string")
+    expression = condition.get("condition")
+    if isinstance(expression, str) and expression.strip():
+        from muxly_provider.routing import compile_condition
+
+        try:
+            compile_condition(expression)
+        except MuxlyConditionError as exc:
+            check.error(f"{field}.condition", f"a valid condition: {exc.message} at position {exc.position}")
 
 
 def _plain(spec_model: type[BaseModel]) -> Callable[[_RowCheck], BaseModel | None]:

@@ -154,7 +154,12 @@ def get_letter(conn: sa.Connection, letter_id: str) -> dict[str, Any] | None:
     if row is None:
         return None
     letter = dict(row)
-    letter["records"] = json.loads(letter["records"])
+    try:
+        letter["records"] = json.loads(letter["records"])
+    except (TypeError, ValueError):
+        raise MuxlyConfigError(
+            "dead_letters", letter_id, "records", "JSON text of the letter's records"
+        ) from None
     return letter
 
 

@@ -28,6 +28,9 @@ from muxly_provider.destinations.base import DestinationContext, RunInfo
 from muxly_provider.exceptions import MuxlyConfigError
 from muxly_provider.runtime.loading import connector_context, decrypted_row
 
+QUERY_CONNECTOR_TYPES = frozenset({"database", "bigquery"})
+"""Connector types that run a query (a string ``run_condition`` or its ``query``)."""
+
 _TEMPLATE_VARIABLE = re.compile(r"\$\{([A-Za-z_]+)\}")
 
 DEFAULT_MESSAGES = {
@@ -55,6 +58,15 @@ def run_condition_holds(
     if spec.get("query"):
         data_spec["query"] = spec["query"]
     context = connector_context(str(spec.get("connector_id") or default_connector_id), engine)
+    if "query" in data_spec and context.connector_type not in QUERY_CONNECTOR_TYPES:
+        # Another connector would ignore the query and read its first record: the condition would hold by chance.
+        raise MuxlyConfigError(
+            "scheduler_jobs",
+            job_id,
+            "action_params.run_condition",
+            f"an object with 'data_spec' (and 'condition') for a {context.connector_type!r} connector; a query "
+            f"needs a connector of type {' or '.join(sorted(QUERY_CONNECTOR_TYPES))}",
+        )
     connector = get_connector_class(context.connector_type)(context, batch_size=1)
     try:
         first = next((batch[0] for batch in connector.fetch(data_spec) if batch), None)

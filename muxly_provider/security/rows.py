@@ -28,10 +28,24 @@ def _locations(table: str, row: Row) -> Iterator[tuple[str, Any, str]]:
         yield "config.output_dir", config.get("output_dir"), "path"
         yield "config.file_prefix", config.get("file_prefix"), "name"
     elif table == "scheduler_jobs":
-        data_spec = json_column(row, "action_params").get("data_spec")
-        if isinstance(data_spec, Mapping):
-            yield "action_params.data_spec.path", data_spec.get("path"), "path"
-            yield "action_params.data_spec.glob", data_spec.get("glob"), "glob"
+        params = json_column(row, "action_params")
+        yield from _data_spec_locations("action_params.data_spec", params.get("data_spec"))
+        condition = params.get("run_condition")
+        if isinstance(condition, Mapping):
+            yield from _data_spec_locations(
+                "action_params.run_condition.data_spec", condition.get("data_spec")
+            )
+    elif table == "rule_transformations" and row.get("transformation_type") == "join":
+        yield from _data_spec_locations(
+            "config.join_data_spec", json_column(row, "config").get("join_data_spec")
+        )
+
+
+def _data_spec_locations(field: str, data_spec: Any) -> Iterator[tuple[str, Any, str]]:
+    """The paths of a ``data_spec`` (a job's, its run condition's, a join lookup's) read by a file connector."""
+    if isinstance(data_spec, Mapping):
+        yield f"{field}.path", data_spec.get("path"), "path"
+        yield f"{field}.glob", data_spec.get("glob"), "glob"
 
 
 def _database_urls(table: str, row: Row) -> Iterator[tuple[str, Any]]:

@@ -162,6 +162,8 @@ def _replay(session: DbSession, ids: list[str], to_destination: str | None) -> l
     try:
         return replay_letters(get_engine(), ids, to_destination)
     except MuxlyConfigError as exc:
+        if exc.table != "destinations":
+            raise  # a stored letter that cannot be read: 409 naming its field (api/errors.py)
         raise invalid("to_destination_id", f"{exc.expected} (destination {exc.row_id!r})") from None
 
 

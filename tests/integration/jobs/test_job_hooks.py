@@ -153,3 +153,22 @@ def test_run_condition_and_notifications(muxly_engine: Engine, api_url: str, tmp
     failure = [n for n in _notes(tmp_path / "notes") if n["status"] == "failed"]
     assert len(failure) == 1
     assert failure[0]["message"].startswith("hk_failing broke: connector 'hk_down'")
+
+
+def test_a_query_run_condition_needs_a_connector_that_runs_queries(muxly_engine: Engine) -> None:
+    """A file connector ignores a query and reads its first record: the condition would hold by chance."""
+    from muxly_provider.exceptions import MuxlyConfigError
+    from muxly_provider.runtime.hooks import run_condition_holds
+
+    _insert(
+        muxly_engine,
+        "connectors",
+        id="files",
+        name="files",
+        connector_type="file",
+        auth_settings={"auth_type": "none"},
+        connection_settings={"path": "in.jsonl"},
+    )
+    for condition in ("a +", {"query": "SELECT 1"}):
+        with pytest.raises(MuxlyConfigError, match="a query needs a connector of type bigquery or database"):
+            run_condition_holds("j", condition, "files", muxly_engine)
