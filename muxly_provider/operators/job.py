@@ -51,15 +51,6 @@ class MuxlyJobOperator(BaseOperator):
             raise
         return finish(self, job, outcome)
 
-    @staticmethod
-    def _mask(secrets: Sequence[str]) -> None:
-        try:
-            from airflow.sdk.log import mask_secret
-        except ImportError:  # pragma: no cover - older SDKs
-            return
-        for secret in secrets:
-            mask_secret(secret)
-
 
 @dataclass
 class PreparedRun:
@@ -99,7 +90,7 @@ def prepare(task: BaseOperator, context: Any, job_id: str, *, mark_running: bool
     from muxly_provider.executions import triggers
     from muxly_provider.executions.recorder import ExecutionUpdate, upsert_execution
     from muxly_provider.runtime import variables
-    from muxly_provider.runtime.loading import load_job_runtime
+    from muxly_provider.runtime.loading import load_job_runtime, mask_in_task_logs
 
     dag_run = context["dag_run"]
     engine = get_engine()
@@ -120,7 +111,7 @@ def prepare(task: BaseOperator, context: Any, job_id: str, *, mark_running: bool
         )
     try:
         runtime = load_job_runtime(job_id, engine)
-        MuxlyJobOperator._mask(runtime.secrets)
+        mask_in_task_logs(runtime.secrets)
         params = variables.resolve(dict(runtime.action_params), variables.date_variables(when))
         params = variables.render_action_params(
             params, variables.template_variables(dag_run, when, context.get("params"))

@@ -38,6 +38,7 @@ from muxly_provider.destinations.base import (
 from muxly_provider.destinations.dead_letter import DeadLetter, DeadLetterStore, letter_records
 from muxly_provider.destinations.registry import get_destination_class
 from muxly_provider.exceptions import MuxlyError
+from muxly_provider.runtime.loading import mask_in_task_logs
 
 log = logging.getLogger(__name__)
 
@@ -122,7 +123,7 @@ class Delivery:
             if isinstance(context, str):
                 counts.error = context
             else:
-                _mask(secret_fragments(context.config))
+                mask_in_task_logs(secret_fragments(context.config))
                 try:
                     destination = get_destination_class(context.destination_type)(context, run)
                 except MuxlyError as exc:
@@ -273,13 +274,3 @@ class StagedLetterStore:
     def resolve(self, destination_id: str, failed_batches: Collection[int]) -> int:
         """Nothing to do: a delivery try starts by removing its earlier try's letters."""
         return 0
-
-
-def _mask(fragments: list[str]) -> None:
-    """Mask destination secrets (and the URL parts libraries quote) in task logs."""
-    try:
-        from airflow.sdk.log import mask_secret
-    except ImportError:  # pragma: no cover - without the task SDK nothing logs through Airflow
-        return
-    for fragment in fragments:
-        mask_secret(fragment)

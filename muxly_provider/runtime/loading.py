@@ -9,7 +9,7 @@ password, query values) for the task log's masker.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -240,6 +240,17 @@ def load_job_runtime(job_id: str, engine: Engine | None = None) -> JobRuntime:
     )
 
 
+def mask_in_task_logs(values: Iterable[str]) -> None:
+    """Register secret values (and the URL parts libraries quote) with Airflow's task-log masker."""
+    try:
+        from airflow.sdk.log import mask_secret
+    except ImportError:  # pragma: no cover - without the task SDK nothing logs through Airflow
+        return
+    for value in values:
+        if value:
+            mask_secret(value)
+
+
 def connector_context(connector_id: str, engine: Engine | None = None) -> ConnectorContext:
     """A connector row ready to run (validated, secrets decrypted), by id.
 
@@ -253,6 +264,8 @@ def connector_context(connector_id: str, engine: Engine | None = None) -> Connec
         raise MuxlyConfigError("connectors", connector_id, "id", "an existing connector")
     connector = decrypted_row("connectors", row)
     validate_row("connectors", connector)
+    # A join lookup's or a run condition's connector: its secrets are masked like the job's own.
+    mask_in_task_logs(secret_values("connectors", connector))
     return _connector_context(connector)
 
 

@@ -172,3 +172,25 @@ def test_a_query_run_condition_needs_a_connector_that_runs_queries(muxly_engine:
     for condition in ("a +", {"query": "SELECT 1"}):
         with pytest.raises(MuxlyConfigError, match="a query needs a connector of type bigquery or database"):
             run_condition_holds("j", condition, "files", muxly_engine)
+
+
+def test_a_lookup_or_run_condition_connectors_secrets_are_masked_in_task_logs(
+    muxly_engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import airflow.sdk.log
+
+    from muxly_provider.runtime.loading import connector_context
+
+    masked: list[str] = []
+    monkeypatch.setattr(airflow.sdk.log, "mask_secret", masked.append)
+    _insert(
+        muxly_engine,
+        "connectors",
+        id="lookup",
+        name="lookup",
+        connector_type="api",
+        auth_settings={"auth_type": "bearer", "params": {"token": "lookup-token-77"}},
+        connection_settings={"base_url": "http://127.0.0.1:9/x"},
+    )
+    connector_context("lookup", muxly_engine)
+    assert "lookup-token-77" in masked
