@@ -13,13 +13,16 @@ Which values are secrets (:data:`SECRET_PATHS` plus a name rule):
 * ``webhook_triggers.secret_key``;
 * in any JSON column, every string under a key with a secret-looking name (``password``, ``smtp_password``,
   ``token``, ``secret``, ``secret_access_key``, ``api_key``, ``webhook_url`` (a Slack webhook URL is the
-  credential), ``connection_string`` (it holds a password), ``authorization``, and every value under
-  ``headers`` and ``query_params``; see :func:`muxly_provider.config.base.is_secret_name`), including every
-  string nested below such a key;
+  credential), ``connection_string`` (it holds a password), ``authorization``, name segments such as ``pwd``,
+  ``pass``, ``sig``, ``cookie``, ``jwt``, ``bearer``, ``auth``, ``session``, a trailing ``key``, and every value
+  under ``headers`` and ``query_params``; see :func:`muxly_provider.config.base.is_secret_name`), including every
+  string nested below such a key (so in a ``body_template`` the leaves under secret-looking keys, not the whole
+  template);
 * in ``connectors``, ``destinations`` and ``scheduler_jobs``, every URL with user info, a query string or a
   fragment (``base_url``, ``token_url``, a webhook ``url``, ``pushgateway_url``, ``endpoint_url``, ...): stored
   encrypted as a whole and shown masked (``https://***:***@host/path?apikey=***``, see
-  :mod:`muxly_provider.secret_urls`);
+  :mod:`muxly_provider.secret_urls`); a value that looks like a URL but does not parse is a secret too, shown
+  as ``***`` (URL options refuse such values at write time, see :data:`muxly_provider.config.base.UrlStr`);
 * every value that is already encrypted.
 
 Writes go through :func:`keep_stored_secrets`: ``"***"`` (or a masked URL) keeps the stored secret only while
@@ -132,7 +135,10 @@ def _declared(table: str, dotted: str) -> bool:
 def _string_kind(table: str, value: str, named: bool) -> str | None:
     if named:
         return "named"
-    if is_encrypted(value) or (table in URL_SECRET_TABLES and secret_urls.has_secret_parts(value)):
+    if is_encrypted(value) or (
+        table in URL_SECRET_TABLES
+        and (secret_urls.has_secret_parts(value) or secret_urls.is_broken_url(value))
+    ):
         return "url"
     if table in URL_SECRET_TABLES and secret_urls.has_masked_parts(value):
         return "url"
@@ -332,7 +338,15 @@ def keep_stored_secrets(
     result = copy.deepcopy(dict(row))
     problems: list[SecretProblem] = []
     kept: list[Path] = []
-    for path, kind in _secret_items(table, result):
+    items = _secret_items(table, result)
+    if stored is not None:  # "***" where a secret is stored, also where the value alone would not tell
+        seen = {path for path, _kind in items}
+        items += [
+            (path, kind)
+            for path, kind in _secret_items(table, stored)
+            if path not in seen and get_path(result, path) == REDACTED
+        ]
+    for path, kind in items:
         value = get_path(result, path)
         refers = (
             value == REDACTED

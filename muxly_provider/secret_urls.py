@@ -1,5 +1,8 @@
 """URLs that carry credentials: which are secrets, how they are shown masked, and where a secret goes.
 
+A URL that looks like one but does not parse (``https://u:p@[zz]/x``, a port past 65535) is a secret as a whole
+and shown as ``***``: its parts cannot be told apart (:func:`is_broken_url`).
+
 A URL with user info, a query string or a fragment (``https://user:pass@host/path?apikey=K#t``) is a secret as a
 whole: it is stored encrypted, and shown as ``https://***:***@host/path?apikey=***#***`` so a viewer still sees
 where it points. Sent back with ``***`` parts, the stored parts are merged in, but only while the URL's scheme,
@@ -11,6 +14,7 @@ Airflow connection and connector ids): a stored secret is kept only while that l
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import SplitResult, parse_qsl, quote, urlencode, urlsplit, urlunsplit
@@ -35,6 +39,17 @@ def _split(value: str) -> SplitResult | None:
 def is_url(value: object) -> bool:
     """Whether ``value`` is an absolute URL (``scheme://host...``)."""
     return isinstance(value, str) and _split(value) is not None
+
+
+_URL_LIKE = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://\S*")
+
+
+def is_broken_url(value: object) -> bool:
+    """Whether ``value`` looks like a URL (``scheme://`` and no spaces) but does not parse (a bad port or host).
+
+    Such a value cannot be masked part by part, so it is a secret as a whole and shown as ``***``.
+    """
+    return isinstance(value, str) and _URL_LIKE.fullmatch(value) is not None and _split(value) is None
 
 
 def has_secret_parts(value: object) -> bool:

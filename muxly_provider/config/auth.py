@@ -10,7 +10,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
-from muxly_provider.config.base import NonEmptyStr, StrictConfig
+from muxly_provider.config.base import NonEmptyStr, StrictConfig, UrlStr
 
 
 class NoParamsConfig(StrictConfig):
@@ -46,7 +46,7 @@ class OAuthParamsConfig(StrictConfig):
     client_secret: NonEmptyStr
     refresh_token: NonEmptyStr | None = None
     auth_code: NonEmptyStr | None = None
-    token_url: NonEmptyStr | None = None
+    token_url: UrlStr | None = None
 
     @model_validator(mode="after")
     def _needs_a_grant(self) -> OAuthParamsConfig:

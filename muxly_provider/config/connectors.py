@@ -17,6 +17,7 @@ from muxly_provider.config.base import (
     PositiveFloat,
     PositiveInt,
     StrictConfig,
+    UrlStr,
 )
 
 PLUGIN_PREFIX = "plugin:"
@@ -117,7 +118,7 @@ class ApiSettingsConfig(ConnectorSettingsConfig):
     """``api``: any REST/HTTP JSON API. ``base_url`` may hold ``{name}`` placeholders filled from
     ``path_params``."""
 
-    base_url: NonEmptyStr
+    base_url: UrlStr
     method: Literal["GET", "POST", "PUT", "PATCH", "DELETE"] = "GET"
     headers: dict[str, str] = Field(default_factory=dict)
     query_params: dict[str, Any] = Field(default_factory=dict)
@@ -182,7 +183,7 @@ class BigQuerySettingsConfig(ConnectorSettingsConfig):
     dataset_id: NonEmptyStr | None = None
     location: NonEmptyStr | None = None
     max_results: PositiveInt | None = None
-    api_base_url: NonEmptyStr | None = None
+    api_base_url: UrlStr | None = None
 
 
 class Ga4SettingsConfig(ConnectorSettingsConfig):
@@ -192,7 +193,7 @@ class Ga4SettingsConfig(ConnectorSettingsConfig):
     default_date_range_days: PositiveInt = 7
     sampling_level: Literal["DEFAULT", "SMALL", "LARGE"] = "DEFAULT"
     currency: NonEmptyStr | None = None
-    api_base_url: NonEmptyStr | None = None
+    api_base_url: UrlStr | None = None
 
 
 class HubSpotSettingsConfig(ConnectorSettingsConfig):
@@ -202,7 +203,7 @@ class HubSpotSettingsConfig(ConnectorSettingsConfig):
     batch_size: int = Field(default=100, gt=0, le=100)
     include_archived: bool = False
     properties: dict[str, list[str]] = Field(default_factory=dict)
-    api_base_url: NonEmptyStr | None = None
+    api_base_url: UrlStr | None = None
 
 
 class PluginSettingsConfig(BaseModel):

@@ -11,7 +11,14 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from muxly_provider.config.base import NonEmptyStr, NonNegativeInt, PositiveFloat, PositiveInt, StrictConfig
+from muxly_provider.config.base import (
+    NonEmptyStr,
+    NonNegativeInt,
+    PositiveFloat,
+    PositiveInt,
+    StrictConfig,
+    UrlStr,
+)
 
 
 class DestinationSettingsConfig(StrictConfig):
@@ -65,7 +72,7 @@ class DatabaseDestinationConfig(DestinationSettingsConfig):
 class WebhookDestinationConfig(DestinationSettingsConfig):
     """``webhook``: an HTTP request per batch (``body_template`` renders ``{{name}}`` placeholders)."""
 
-    url: NonEmptyStr
+    url: UrlStr
     method: Literal["GET", "POST", "PUT", "PATCH"] = "POST"
     headers: dict[str, str] = Field(default_factory=dict)
     body_template: Any = None
@@ -109,7 +116,7 @@ class EmailDestinationConfig(DestinationSettingsConfig):
 class SlackDestinationConfig(DestinationSettingsConfig):
     """``slack``: an incoming webhook (the URL is the credential: stored encrypted)."""
 
-    webhook_url: NonEmptyStr | None = None
+    webhook_url: UrlStr | None = None
     conn_id: NonEmptyStr | None = None
     channel: str | None = None
     username: str | None = None
@@ -144,7 +151,7 @@ class S3DestinationConfig(DestinationSettingsConfig):
     key_template: str | None = None
     credentials: S3CredentialsConfig | None = None
     content_type: str | None = None
-    endpoint_url: NonEmptyStr | None = None
+    endpoint_url: UrlStr | None = None
     conn_id: NonEmptyStr | None = None
 
 
@@ -162,7 +169,7 @@ class PrometheusDestinationConfig(DestinationSettingsConfig):
     """``prometheus``: metrics pushed to a Pushgateway."""
 
     metrics: list[PrometheusMetricConfig] = Field(min_length=1)
-    pushgateway_url: NonEmptyStr | None = None
+    pushgateway_url: UrlStr | None = None
     job: NonEmptyStr = "muxly"
 
 

@@ -284,3 +284,195 @@ def test_masked_urls_round_trip_and_never_show_their_secrets(
     assert host in shown
     assert secret_urls.merge_masked(shown, url) == url
     assert secret_urls.merge_masked(shown.replace(host, "evil.test"), url) is None
+
+
+SECRET_NAMES = [
+    "pwd",
+    "pass",
+    "passphrase",
+    "password",
+    "access_key",
+    "key",
+    "api_key",
+    "apiKey",
+    "X-Api-Key",
+    "subscription-key",
+    "signature",
+    "sig",
+    "X-Amz-Signature",
+    "cookie",
+    "Set-Cookie",
+    "jwt",
+    "bearer",
+    "auth",
+    "authorization",
+    "auth_header",
+    "session",
+    "sessionid",
+    "session_id",
+    "x-session-id",
+    "sessionId",
+    "code",
+    "client_assertion",
+    "credential",
+    "credentials",
+    "private",
+    "private_key",
+    "clientSecret",
+    "otp",
+]
+PLAIN_NAMES = [
+    "key_prefix",
+    "key_template",
+    "keyPrefix",
+    "key_id",
+    "upsert_key",
+    "primary_key",
+    "primaryKey",
+    "left_key",
+    "right_key",
+    "sort_key",
+    "idempotency_key",
+    "public_key",
+    "access_key_id",
+    "client_id",
+    "conn_id",
+    "token_url",
+    "auth_type",
+    "auth_url",
+    "session_timeout",
+    "signature_method",
+    "cookie_name",
+    "metrics_path",
+    "cursor_param",
+    "page_param",
+    "header_name",
+    "param_name",
+    "value_field",
+    "output_field",
+    "status_code",
+    "country_code",
+    "passenger",
+    "compass",
+    "bypass",
+    "username",
+    "location",
+]
+
+
+@pytest.mark.parametrize("name", SECRET_NAMES)
+def test_secret_looking_names_are_secrets(name: str) -> None:
+    from muxly_provider.config.base import is_secret_name
+
+    assert is_secret_name(name)
+
+
+@pytest.mark.parametrize("name", PLAIN_NAMES)
+def test_identifier_names_stay_plain(name: str) -> None:
+    from muxly_provider.config.base import is_secret_name
+
+    assert not is_secret_name(name)
+
+
+def _config_option_names() -> set[str]:
+    import importlib
+    import inspect
+    import pkgutil
+
+    from pydantic import BaseModel
+
+    import muxly_provider.config as config_package
+
+    names: set[str] = set()
+    for module_info in pkgutil.iter_modules(config_package.__path__):
+        module = importlib.import_module(f"muxly_provider.config.{module_info.name}")
+        for _, model in inspect.getmembers(module, inspect.isclass):
+            if issubclass(model, BaseModel) and model.__module__.startswith("muxly_provider.config"):
+                for field_name, field in model.model_fields.items():
+                    names.add(field.alias or field_name)
+                    names.add(field_name)
+    return names
+
+
+def test_every_config_option_name_is_classified() -> None:
+    """Every option of every config model: exactly these names are secrets; a new option must be added here.
+
+    ``auth`` (the field behind the ``auth_settings`` column) and ``key`` (a ``settings`` row's column) are
+    never keys of a JSON column, so they only keep their values out of config error messages.
+    """
+    from muxly_provider.config.base import is_secret_name
+
+    names = _config_option_names()
+    assert len(names) > 150
+    assert {name for name in names if is_secret_name(name)} == {
+        "api_key",
+        "auth",
+        "auth_code",
+        "client_secret",
+        "connection_string",
+        "credentials",
+        "headers",
+        "key",
+        "password",
+        "query_params",
+        "refresh_token",
+        "secret_access_key",
+        "secret_key",
+        "service_account_json",
+        "smtp_password",
+        "token",
+        "webhook_url",
+    }
+    plain = set(PLAIN_NAMES) & names
+    assert {"metrics_path", "cursor_param", "header_name", "param_name", "key_prefix", "upsert_key"} <= plain
+
+
+BODY_SECRETS = {
+    "pwd": "Pwd-Secret-1",
+    "pass": "Pass-Secret-2",
+    "access_key": "AccessKey-Secret-3",
+    "key": "Key-Secret-4",
+    "signature": "Signature-Secret-5",
+    "sig": "Sig-Secret-6",
+    "cookie": "Cookie-Secret-7",
+    "jwt": "Jwt-Secret-8",
+    "bearer": "Bearer-Secret-9",
+    "auth": "Auth-Secret-10",
+    "sessionid": "SessionId-Secret-11",
+    "session": "Session-Secret-12",
+    "code": "Code-Secret-13",
+    "client_assertion": "Assertion-Secret-14",
+    "credentials": "Credentials-Secret-15",
+}
+
+
+def test_secret_keys_of_a_body_template_are_secrets_and_other_leaves_stay_plain() -> None:
+    body = {"query": "select 1", "page": 2, "nested": [dict(BODY_SECRETS)], "x-session-id": "S-Secret-16"}
+    row = {"id": "c", "connection_settings": {"base_url": "https://api.example/v1", "body_template": body}}
+    stored = crypto.encrypt_row_secrets("connectors", row)
+    shown = crypto.redact_row_secrets("connectors", stored)
+    text = repr(shown) + repr(stored)
+    assert not [secret for secret in (*BODY_SECRETS.values(), "S-Secret-16") if secret in text]
+    shown_body = shown["connection_settings"]["body_template"]
+    assert shown_body["query"] == "select 1"
+    assert shown_body["page"] == 2
+    assert shown_body["nested"][0] == dict.fromkeys(BODY_SECRETS, "***")
+    assert crypto.decrypt_row_secrets("connectors", stored) == row
+
+
+@pytest.mark.parametrize("url", ["https://u:Broken-Secret@[zz]/x", "http://a.b:99999999/x?y=Broken-Secret"])
+def test_urls_that_do_not_parse_are_secrets_shown_as_stars(url: str) -> None:
+    row = {"id": "d", "config": {"url": "https://ok.example/in", "body_template": {"link": url}}}
+    assert secret_urls.is_broken_url(url)
+    stored = crypto.encrypt_row_secrets("destinations", row)
+    assert crypto.is_encrypted(stored["config"]["body_template"]["link"])
+    shown = crypto.redact_row_secrets("destinations", stored)
+    assert shown["config"] == {"url": "https://ok.example/in", "body_template": {"link": "***"}}
+    kept, problems = crypto.keep_stored_secrets("destinations", shown, stored)
+    assert problems == []
+    assert crypto.decrypt_row_secrets("destinations", kept) == row
+
+
+@pytest.mark.parametrize("value", ["see https://a.b:99999999/x", "https://ok.example/x", "plain", "a:/b"])
+def test_text_and_good_urls_are_not_broken_urls(value: str) -> None:
+    assert not secret_urls.is_broken_url(value)

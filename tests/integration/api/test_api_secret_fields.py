@@ -251,3 +251,73 @@ def test_template_syntax_errors_are_refused_on_write(api_client: TestClient, adm
     assert _field(answer) == "config.body_template.items"
     job["action_params"] = {"data_spec": {"query_params": {"day": "{{ ds }}"}}}
     assert api_client.post(f"{API}/jobs", headers=admin, json=job).status_code == 201
+
+
+BODY_SECRETS = {
+    "pwd": "Pwd-Secret-81",
+    "pass": "Pass-Secret-82",
+    "access_key": "AccessKey-Secret-83",
+    "key": "Key-Secret-84",
+    "signature": "Signature-Secret-85",
+    "sig": "Sig-Secret-86",
+    "cookie": "Cookie-Secret-87",
+    "jwt": "Jwt-Secret-88",
+    "bearer": "Bearer-Secret-89",
+    "auth": "Auth-Secret-90",
+    "sessionid": "SessionId-Secret-91",
+    "session": "Session-Secret-92",
+    "code": "Code-Secret-93",
+    "client_assertion": "Assertion-Secret-94",
+    "credentials": "Credentials-Secret-95",
+    "x-session-id": "XSession-Secret-96",
+    "clientSecret": "ClientSecret-Secret-97",
+}
+
+
+def test_secret_keys_of_body_templates_never_show_to_a_viewer(
+    api_client: TestClient, role_headers: dict[str, dict[str, str]]
+) -> None:
+    """An operator writes secrets under secret-looking keys of a ``body_template``; a viewer sees ``***``."""
+    operator, viewer = role_headers["operator"], role_headers["viewer"]
+    body = {"report": "daily", "page": 1, "login": dict(BODY_SECRETS)}
+    connector = {
+        "id": "c2",
+        "name": "Body",
+        "connector_type": "api",
+        "auth_settings": {"auth_type": "none", "params": {}},
+        "connection_settings": {"base_url": "http://127.0.0.1:9/v1", "method": "POST", "body_template": body},
+    }
+    created = api_client.post(f"{API}/connectors", headers=operator, json=connector)
+    assert created.status_code == 201, created.text
+    hook = _destination("127.0.0.1:9")
+    hook["config"]["body_template"] = {"records": "{{ records }}", **BODY_SECRETS}
+    assert api_client.post(f"{API}/destinations", headers=operator, json=hook).status_code == 201
+    seen = "\n".join(
+        api_client.get(f"{API}/{path}", headers=viewer).text
+        for path in ("connectors", "connectors/c2", "destinations", "destinations/d1")
+    )
+    leaked = [name for name, secret in BODY_SECRETS.items() if secret in seen + created.text]
+    assert leaked == []
+    shown = api_client.get(f"{API}/connectors/c2", headers=viewer).json()["connection_settings"][
+        "body_template"
+    ]
+    assert shown == {"report": "daily", "page": 1, "login": dict.fromkeys(BODY_SECRETS, "***")}
+
+
+@pytest.mark.parametrize(
+    ("table", "row_field", "url"),
+    [
+        ("connectors", "connection_settings.base_url", "https://u:Broken-Secret-98@[zz]/x"),
+        ("destinations", "config.url", "http://a.b:99999999/x?y=Broken-Secret-99"),
+    ],
+)
+def test_url_options_that_do_not_parse_are_refused(
+    api_client: TestClient, admin: dict[str, str], table: str, row_field: str, url: str
+) -> None:
+    row = _connector("127.0.0.1:9") if table == "connectors" else _destination("127.0.0.1:9")
+    column, option = row_field.split(".")
+    row[column][option] = url
+    answer = api_client.post(f"{API}/{table}", headers=admin, json=row)
+    assert answer.status_code == 422, answer.text
+    assert _field(answer) == row_field
+    assert "Broken-Secret" not in answer.text
