@@ -20,6 +20,7 @@ path and one delivery code path. For every destination ``routed == delivered + d
 
 from __future__ import annotations
 
+import itertools
 import logging
 import time
 from collections.abc import Iterable, Iterator, Mapping
@@ -233,17 +234,10 @@ def deliver_share(
     context: Any = runtime.destinations.get(dest_id)
     if context is None:
         context = "destination is disabled" if dest_id in runtime.disabled_destinations else "unknown"
-    delivery = Delivery({dest_id: context}, run, store)
     share = manifest["shares"].get(dest_id)
-    try:
-        for batch in staging.read_share(uri, share) if share else ():
-            delivery.send({dest_id: batch})
-        delivery.flush()
-        delivery.commit()
-    except BaseException:
-        delivery.abort()
-        raise
-    counts = delivery.outcomes[dest_id]
+    counts = _deliver_all(
+        Delivery({dest_id: context}, run, store), dest_id, staging.read_share(uri, share) if share else ()
+    )
     staging.write_json(
         result,
         {"counts": counts.as_dict(), "failed_batches": sorted(counts.failed_batches), "letters_to": target},
@@ -275,20 +269,28 @@ def deliver_dead_letters(
         # key, so that its letters and its share never overwrite each other (files, S3 keys).
         own_run = replace(run, run_id=f"{run.run_id}.dead_letters") if target in manifest["shares"] else run
         delivery = Delivery({target: context}, own_run, table or TableDeadLetterStore(run))
-        try:
-            if target in letter_shares:
-                for batch in staging.read_share(uri, letter_shares[target]):
-                    delivery.send({target: batch})
-            for dest_id in sorted(d for d, t in targets.items() if t == target):
-                for batch in _letters_of(run, manifest, dest_id, unfinished):
-                    delivery.send({target: batch})
-            delivery.flush()
-            delivery.commit()
-        except BaseException:
-            delivery.abort()
-            raise
-        outcomes[target] = delivery.outcomes[target]
+        batches = itertools.chain(
+            staging.read_share(uri, letter_shares[target]) if target in letter_shares else (),
+            *(
+                _letters_of(run, manifest, dest_id, unfinished)
+                for dest_id in sorted(d for d, t in targets.items() if t == target)
+            ),
+        )
+        outcomes[target] = _deliver_all(delivery, target, batches)
     return outcomes, unfinished
+
+
+def _deliver_all(delivery: Delivery, dest_id: str, batches: Iterable[list[Record]]) -> DestinationOutcome:
+    """Send ``batches`` to ``dest_id`` and commit; abort the delivery (and re-raise) on any error."""
+    try:
+        for batch in batches:
+            delivery.send({dest_id: batch})
+        delivery.flush()
+        delivery.commit()
+    except BaseException:
+        delivery.abort()
+        raise
+    return delivery.outcomes[dest_id]
 
 
 def _letters_of(
