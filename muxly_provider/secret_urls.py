@@ -58,16 +58,18 @@ def has_secret_parts(value: object) -> bool:
     return parts is not None and bool("@" in parts.netloc or parts.query or parts.fragment)
 
 
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
 def origin(value: str) -> str | None:
-    """``scheme://host:port`` of a URL (lower case), ``None`` when ``value`` is not a URL."""
+    """``scheme://host:port`` of a URL (lower case; the scheme's default port when none is given), ``None`` when
+    ``value`` is not a URL."""
     parts = _split(value)
     if parts is None:
         return None
-    try:
-        port = parts.port
-    except ValueError:
-        port = None
-    return f"{parts.scheme.lower()}://{(parts.hostname or '').lower()}:{port or ''}"
+    scheme = parts.scheme.lower()
+    port = parts.port or _DEFAULT_PORTS.get(scheme)
+    return f"{scheme}://{(parts.hostname or '').lower()}:{port or ''}"
 
 
 def _host_part(parts: SplitResult) -> str:

@@ -12,23 +12,13 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from muxly_provider.exceptions import MuxlyConnectorError
+from muxly_provider.secret_urls import origin
 
-_DEFAULT_PORTS = {"http": 80, "https": 443}
 
-
-def _origin(location: str) -> tuple[str | None, str, int | None] | None:
-    """``(scheme, host, port)`` of a URL, or ``(None, host, None)`` for a bare host name; ``None`` if neither."""
-    try:
-        if "://" not in location:
-            host = location.strip().strip("/").split("/", 1)[0].rsplit("@", 1)[-1]
-            return (None, host.split(":", 1)[0].lower(), None) if host else None
-        parts = urlsplit(location)
-        if not parts.hostname:
-            return None
-        scheme = parts.scheme.lower()
-        return (scheme, parts.hostname.lower(), parts.port or _DEFAULT_PORTS.get(scheme))
-    except ValueError:
-        return None
+def _host(location: str) -> str:
+    """The lower-case host name of a bare host (``db.internal``, ``db.internal:5432``, ``user@db.internal``)."""
+    host = location.strip().strip("/").split("/", 1)[0].rsplit("@", 1)[-1]
+    return host.split(":", 1)[0].lower()
 
 
 @dataclass(frozen=True)
@@ -47,21 +37,20 @@ class CredentialScope:
 
     def allows(self, url: str) -> bool:
         """Whether ``url`` may receive the connection's credentials."""
-        target = _origin(url)
+        target = origin(url)
         if target is None:
             return False
-        scheme, host, port = target
         if self.host_suffix:
-            return scheme == "https" and (
+            host = urlsplit(url).hostname or ""
+            return target.startswith("https://") and (
                 host == self.host_suffix.lstrip(".") or host.endswith(self.host_suffix)
             )
-        bound = _origin(self.location) if self.location else None
-        if bound is None:
+        if not self.location:
             return False
-        bound_scheme, bound_host, bound_port = bound
-        if bound_scheme is None:  # a bare host: any port and scheme of that host
-            return host == bound_host
-        return (scheme, host, port) == (bound_scheme, bound_host, bound_port)
+        if "://" in self.location:
+            return target == origin(self.location)
+        # A bare host: any scheme and port of that host.
+        return bool(_host(self.location)) and (urlsplit(url).hostname or "") == _host(self.location)
 
     def check(self, url: str, connector_id: str) -> None:
         """Refuse ``url`` unless it may receive the connection's credentials.
@@ -72,7 +61,7 @@ class CredentialScope:
             where = (
                 f"the host of Airflow connection {self.conn_id!r}"
                 if self.location or self.host_suffix
-                else ("nowhere: the connection names no host")
+                else "nowhere: the connection names no host"
             )
             raise MuxlyConnectorError(
                 f"connector {connector_id!r}: the credentials of Airflow connection {self.conn_id!r} may only be "
