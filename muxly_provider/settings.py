@@ -59,6 +59,11 @@ def staging_path() -> str:
     return _conf_get("staging_path").strip() or str(airflow_home() / "muxly" / "staging")
 
 
+def staging_conn_id() -> str | None:
+    """The Airflow connection of object-storage staging (``[muxly] staging_conn_id``), ``None`` when unset."""
+    return _conf_get("staging_conn_id").strip() or None
+
+
 def files_root() -> Path:
     """The folder that relative ``output_dir`` / ``path`` settings resolve against: ``[muxly] files_root``."""
     configured = _conf_get("files_root").strip()

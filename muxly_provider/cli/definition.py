@@ -205,6 +205,20 @@ def get_muxly_cli_commands() -> list[Any]:
             args=(arg_user, arg_password, arg_password_stdin),
         ),
     )
+    arg_since = _arg(
+        ("--since",), help="Only runs that started at or after this ISO date-time (default: the last 7 days)"
+    )
+    arg_reconcile_dry_run = _arg(
+        ("--dry-run",), help="Show which execution rows would change, write nothing", action="store_true"
+    )
+    executions_commands = (
+        ActionCommand(
+            name="reconcile",
+            help="Fill in job_executions from Airflow's run history (runs missed while Muxly's DB was down)",
+            func=cmd("executions_command", "reconcile_executions"),
+            args=(arg_history_job, arg_since, arg_reconcile_dry_run, arg_output_format),
+        ),
+    )
     return [
         GroupCommand(
             name="muxly",
@@ -222,6 +236,15 @@ def get_muxly_cli_commands() -> list[Any]:
                     subcommands=dead_letter_commands,
                 ),
                 GroupCommand(name="users", help="Users of Muxly's API", subcommands=users_commands),
+                GroupCommand(
+                    name="executions", help="Job executions (job_executions)", subcommands=executions_commands
+                ),
+                ActionCommand(
+                    name="doctor",
+                    help="Check this machine's readiness (database, Fernet key, staging, settings) and say what to fix",
+                    func=cmd("doctor_command", "doctor"),
+                    args=(arg_output_format,),
+                ),
             ),
         )
     ]
