@@ -142,7 +142,11 @@ def job_history(args: argparse.Namespace) -> None:
     )
 
 
-SHARD_TEMPLATE = '''"""Muxly DAG shard {shard} of {shards}: the jobs whose stable hash falls in this shard."""
+SHARD_TEMPLATE = '''"""Airflow DAG file: Muxly DAG shard {shard} of {shards}, the jobs whose stable hash falls in this shard.
+
+Written by ``airflow muxly jobs write-shards``. The words "airflow" and "dag" in this docstring keep the file
+visible to Airflow's DAG discovery under its default ``[core] dag_discovery_safe_mode = True``.
+"""
 
 from __future__ import annotations
 
