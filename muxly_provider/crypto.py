@@ -3,7 +3,8 @@
 Encrypted values are strings marked ``fernet:v1:<token>``, so they keep the type a config model expects, are never
 encrypted twice, and can be told from plaintext left by older tools (which :func:`decrypt_secret` returns as is).
 Like Airflow, ``[core] fernet_key`` may hold several comma-separated keys (a :class:`~cryptography.fernet.MultiFernet`:
-the first encrypts, all decrypt), so keys can be rotated. Without a key, encryption fails with
+the first encrypts, all decrypt), so keys can be rotated; the Fernet is Airflow's own (``airflow.sdk.crypto.get_fernet``,
+the key read through the Task SDK's configuration in every process). Without a key, encryption fails with
 :class:`~muxly_provider.exceptions.MuxlySecretError`: Muxly never stores a secret in plaintext.
 
 Which values are secrets (:data:`SECRET_PATHS` plus a name rule):
@@ -34,7 +35,6 @@ Row helpers take row dicts whose JSON columns are already parsed, and return new
 
 from __future__ import annotations
 
-import binascii
 import copy
 import fnmatch
 from collections.abc import Iterator, Mapping
@@ -46,7 +46,7 @@ from muxly_provider.config.base import NON_SECRET_NAMES, is_secret_name
 from muxly_provider.exceptions import MuxlySecretError
 
 if TYPE_CHECKING:
-    from cryptography.fernet import MultiFernet
+    from airflow.sdk.crypto import FernetProtocol
 
 ENCRYPTED_PREFIX = "fernet:v1:"
 """Marks an encrypted value: ``fernet:v1:<Fernet token>``."""
@@ -76,24 +76,44 @@ URL_SECRET_TABLES = frozenset({"connectors", "destinations", "scheduler_jobs"})
 Path = tuple[str | int, ...]
 
 
-def _fernet() -> MultiFernet:
-    from airflow.configuration import conf
-    from cryptography.fernet import Fernet, MultiFernet
+_UNEXPANDED_DEFAULT = "{FERNET_KEY}"
+"""What the Task SDK's configuration answers for ``[core] fernet_key`` when no key is configured."""
 
-    raw = str(conf.get("core", "fernet_key", fallback="") or "")
-    keys = [key.strip() for key in raw.split(",") if key.strip()]
-    if not keys:
+_fernet_raw: str | None = None
+
+
+def _fernet() -> FernetProtocol:
+    """Airflow's Fernet (``airflow.sdk.crypto.get_fernet()``: a MultiFernet over the comma-separated keys).
+
+    Airflow's helper returns a null Fernet (no encryption) without a key, or raises ``AirflowException`` on a
+    bad key; Muxly never stores a secret in plaintext, so both become :class:`MuxlySecretError`. The helper
+    caches its Fernet for the process; the cache is cleared when the configured key changes (rotation, tests).
+    """
+    global _fernet_raw
+    from airflow.sdk.crypto import get_fernet
+
+    from muxly_provider import settings
+
+    raw = settings.conf_get("core", "fernet_key").strip()
+    if raw == _UNEXPANDED_DEFAULT or not [key for key in raw.split(",") if key.strip()]:
         raise MuxlySecretError(
             "Muxly stores secrets encrypted and needs Airflow's Fernet key: set [core] fernet_key "
             "(AIRFLOW__CORE__FERNET_KEY), e.g. to the output of "
             "'python -c \"from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())\"'"
         )
+    if raw != _fernet_raw:
+        get_fernet.cache_clear()
+        _fernet_raw = raw
     try:
-        return MultiFernet([Fernet(key.encode()) for key in keys])
-    except (ValueError, binascii.Error) as exc:
+        fernet = get_fernet()
+    except Exception as exc:  # airflow.sdk.exceptions.AirflowException: "Could not create Fernet object"
         raise MuxlySecretError(
-            "[core] fernet_key is not a valid Fernet key (32 url-safe base64 bytes)"
+            "[core] fernet_key is not a valid Fernet key (32 url-safe base64 bytes; several keys are "
+            "separated by commas)"
         ) from exc
+    if not fernet.is_encrypted:  # a key that Airflow read as empty
+        raise MuxlySecretError("[core] fernet_key is empty: set it (AIRFLOW__CORE__FERNET_KEY)")
+    return fernet
 
 
 def is_encrypted(value: object) -> bool:

@@ -67,6 +67,15 @@ class MuxlyDatabaseError(MuxlyError):
     """Muxly's database is unreachable, not migrated, or misconfigured."""
 
 
+class MuxlyDatabaseSettingError(MuxlyDatabaseError):
+    """Muxly's database setting cannot work on this deployment (not an outage: waiting will not help).
+
+    Raised when Airflow runs on a server database and ``[muxly] sql_alchemy_conn`` is unset (every machine would
+    keep its own SQLite file), or when Muxly's SQLite URL names Airflow's own SQLite file. The message names the
+    setting to change.
+    """
+
+
 class MuxlyConnectorError(MuxlyError):
     """A connector failed to fetch records; the message names the connector."""
 

@@ -39,9 +39,9 @@ _last_prune: float | None = None
 
 def window_seconds() -> int:
     """How long a delivery's replay key is remembered (``[muxly] webhook_replay_window_seconds``)."""
-    from airflow.configuration import conf
+    from muxly_provider.settings import conf_get
 
-    raw = conf.get("muxly", "webhook_replay_window_seconds", fallback=str(DEFAULT_WINDOW_SECONDS))
+    raw = conf_get("muxly", "webhook_replay_window_seconds", str(DEFAULT_WINDOW_SECONDS))
     try:
         value = int(str(raw).strip())
     except ValueError:

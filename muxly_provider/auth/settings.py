@@ -51,9 +51,10 @@ class AuthSettingsError(MuxlyError):
 
 
 def _get(key: str, fallback: str) -> str:
-    from airflow.configuration import conf
+    # The Task SDK's configuration, like every Muxly setting (see muxly_provider.settings).
+    from muxly_provider.settings import airflow_conf
 
-    value = conf.get(SECTION, key, fallback=fallback)
+    value = airflow_conf().get(SECTION, key, fallback=fallback)
     return fallback if value is None else str(value).strip()
 
 

@@ -2,7 +2,8 @@
 
 Registered through provider info ``db-managers``. Airflow hands every DB manager a session on *its own*
 metadata database, but Muxly's tables live in Muxly's database (``[muxly] sql_alchemy_conn``; a SQLite file in
-``AIRFLOW_HOME`` by default, see ARCHITECTURE §1). So this manager ignores that session and sends every
+``AIRFLOW_HOME`` by default while Airflow itself runs on SQLite, see ARCHITECTURE §1; with Airflow on a server
+database and no ``[muxly] sql_alchemy_conn``, every operation fails naming the setting). So this manager ignores that session and sends every
 operation to :mod:`muxly_provider.db.migrate`, which always runs the real Alembic revisions (never
 ``metadata.create_all`` plus a stamp).
 
@@ -29,8 +30,8 @@ _MIGRATIONS_DIR = migrate.migrations_dir()
 class MuxlyDBManager(BaseDBManager):
     """Runs Muxly's Alembic migrations on Muxly's own database from ``airflow db migrate``.
 
-    :param session: a session on Airflow's metadata database, as Airflow passes it; only used to tell which
-        database Airflow runs on (for the SQLite warning) and to release MySQL metadata locks
+    :param session: a session on Airflow's metadata database, as Airflow passes it; only used to release MySQL
+        metadata locks
     """
 
     metadata = models.metadata
@@ -40,33 +41,16 @@ class MuxlyDBManager(BaseDBManager):
     # Never let ``airflow db reset`` drop users' Muxly configuration.
     supports_table_dropping = False
     # Airflow's ``--to-version`` / ``--from-version``: the newest Muxly revision of each provider release.
-    revision_heads_map: dict[str, str] = {"0.1.0": "b2d5f9a3c8e4"}  # noqa: RUF012 (typed so by Airflow)
+    revision_heads_map: dict[str, str] = {"0.1.0": "c7e1a4d9f2b6"}  # noqa: RUF012 (typed so by Airflow)
 
     def _url(self) -> str:
+        """Muxly's database URL.
+
+        :raises MuxlyDatabaseSettingError: when Airflow runs on a server database and ``[muxly]
+            sql_alchemy_conn`` is unset, or Muxly's SQLite file is Airflow's (``airflow db migrate`` then fails
+            with the message naming the setting, before touching any database)
+        """
         return settings.sql_alchemy_conn()
-
-    def _warn_if_default_sqlite(self) -> None:
-        """Tell users of a server database that Muxly's tables still go to the default SQLite file."""
-        from airflow.configuration import conf
-        from airflow.utils.sqlalchemy import get_dialect_name
-
-        if str(conf.get(settings.SECTION, "sql_alchemy_conn", fallback="") or "").strip():
-            return
-        try:
-            airflow_dialect = get_dialect_name(self.session)
-        except Exception:  # a session without a bind: nothing to compare with
-            return
-        if airflow_dialect in (None, "sqlite"):
-            return
-        self.log.warning(
-            "Airflow's metadata database is %s but [muxly] sql_alchemy_conn is not set: Muxly's tables go to the "
-            "SQLite file %s. To keep them in PostgreSQL, set [muxly] sql_alchemy_conn "
-            "(AIRFLOW__MUXLY__SQL_ALCHEMY_CONN) to a PostgreSQL URL, for example the one of Airflow's database; "
-            "they then live in the schema [muxly] db_schema (default 'muxly'). Then run 'airflow db migrate' "
-            "again.",
-            airflow_dialect,
-            self._url(),
-        )
 
     def get_alembic_config(self) -> Config:
         """Alembic configuration on Muxly's database (not Airflow's)."""
@@ -105,12 +89,12 @@ class MuxlyDBManager(BaseDBManager):
         :param show_sql_only: print the SQL instead of running it
         :param use_migration_files: accepted for Airflow's signature; Muxly always uses the migration files
         """
-        self._warn_if_default_sqlite()
+        url = self._url()
         self._release_metadata_locks_if_needed()
         revision = to_revision or "heads"
         if show_sql_only and from_revision:
             revision = f"{from_revision}:{revision}"
-        migrate.upgrade(self._url(), revision=revision, sql=show_sql_only)
+        migrate.upgrade(url, revision=revision, sql=show_sql_only)
 
     def downgrade(
         self, to_revision: str, from_revision: str | None = None, show_sql_only: bool = False

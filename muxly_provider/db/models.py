@@ -363,3 +363,19 @@ class WebhookDelivery(Base):
     trigger_id: Mapped[str] = mapped_column(Text, _fk("webhook_triggers.id"), primary_key=True)
     replay_key: Mapped[str] = mapped_column(Text, primary_key=True)
     received_at: Mapped[datetime] = _created()
+
+
+class MachineSettings(Base):
+    """The settings one machine (``hostname``, ``role``) runs Muxly with, as ``airflow muxly doctor`` saw them.
+
+    ``settings`` is JSON of the values that must agree between machines (never a secret: the Fernet key only as
+    a short hash), ``fingerprint`` their SHA-256 (see :mod:`muxly_provider.doctor`).
+    """
+
+    __tablename__ = "machine_settings"
+
+    hostname: Mapped[str] = mapped_column(Text, primary_key=True)
+    role: Mapped[str] = mapped_column(Text, primary_key=True)
+    fingerprint: Mapped[str] = mapped_column(Text, nullable=False)
+    settings: Mapped[str] = mapped_column(Text, nullable=False)
+    updated_at: Mapped[datetime] = _created()

@@ -175,9 +175,9 @@ def airflow_database_url() -> str | None:
     ``airflow.cfg``. ``_CMD`` and ``_SECRET`` variants are not run from here: the content check of
     :func:`guard_engine` covers those deployments.
     """
-    from airflow.configuration import conf
+    from muxly_provider.settings import conf_get
 
-    value = str(conf.get("database", "sql_alchemy_conn", fallback="") or "")
+    value = conf_get("database", "sql_alchemy_conn")
     if value and not value.startswith(BLOCKED_AIRFLOW_URL):
         return value
     for candidate in (_original_environment_value(), _config_file_value()):
@@ -201,11 +201,11 @@ def _original_environment_value() -> str | None:
 def _config_file_value() -> str | None:
     import configparser
 
-    from airflow.configuration import AIRFLOW_CONFIG
+    from airflow.sdk.configuration import get_airflow_config
 
     parser = configparser.RawConfigParser(strict=False)
     try:
-        parser.read(os.path.expanduser(AIRFLOW_CONFIG))
+        parser.read(os.path.expanduser(get_airflow_config()))
         value = parser.get("database", "sql_alchemy_conn", fallback=None)
     except (configparser.Error, OSError, UnicodeDecodeError):
         return None

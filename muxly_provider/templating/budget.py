@@ -59,9 +59,9 @@ def template_max_bytes() -> int:
 
 @functools.lru_cache(maxsize=8)
 def _configured_max_bytes(_environment_value: str | None) -> int:
-    from airflow.configuration import conf
+    from muxly_provider.settings import conf_get
 
-    raw = str(conf.get("muxly", "template_max_bytes", fallback="") or "").strip()
+    raw = conf_get("muxly", "template_max_bytes").strip()
     try:
         value = int(raw) if raw else DEFAULT_MAX_BYTES
     except ValueError:

@@ -23,7 +23,9 @@ from muxly_provider.db import migrate
 from muxly_provider.db.manager import MuxlyDBManager
 
 AIRFLOW = Path(sys.executable).with_name("airflow")
-MUXLY_TABLE_COUNT = 20  # the 17 tables of SPEC §1, dead_letters, login_failures, webhook_deliveries
+MUXLY_TABLE_COUNT = (
+    21  # the 17 tables of SPEC §1, dead_letters, login_failures, webhook_deliveries, machine_settings
+)
 
 
 @dataclass
@@ -193,27 +195,84 @@ def test_manager_runs_muxly_migrations_on_muxly_url(db_url: str) -> None:
 
 
 @pytest.mark.parametrize(
-    ("airflow_dialect", "muxly_url_set", "warns"),
-    [("postgresql", False, True), ("postgresql", True, False), ("sqlite", False, False)],
+    ("airflow_url", "muxly_url_set", "refused"),
+    [
+        ("postgresql+psycopg2://airflow:pw@db.example:5432/airflow", False, True),
+        ("mysql+pymysql://airflow:pw@db.example/airflow", False, True),
+        ("postgresql+psycopg2://airflow:pw@db.example:5432/airflow", True, False),
+        ("sqlite:///{home}/airflow.db", False, False),
+    ],
 )
-def test_manager_warns_when_muxly_tables_default_to_sqlite_next_to_a_server_database(
-    airflow_dialect: str, muxly_url_set: bool, warns: bool, monkeypatch: pytest.MonkeyPatch
+def test_manager_refuses_a_per_machine_sqlite_next_to_a_server_database(
+    airflow_url: str, muxly_url_set: bool, refused: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    if not muxly_url_set:
+    from muxly_provider.exceptions import MuxlyDatabaseSettingError
+
+    monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
+    monkeypatch.setenv("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", airflow_url.format(home=tmp_path))
+    if muxly_url_set:
+        monkeypatch.setenv("AIRFLOW__MUXLY__SQL_ALCHEMY_CONN", f"sqlite:///{tmp_path / 'shared.db'}")
+    else:
         monkeypatch.delenv("AIRFLOW__MUXLY__SQL_ALCHEMY_CONN", raising=False)
     upgrade = mock.Mock()
     monkeypatch.setattr(migrate, "upgrade", upgrade)
-    manager = MuxlyDBManager(_session(airflow_dialect))
-    manager._log = mock.Mock()
+    manager = MuxlyDBManager(_session(make_url(airflow_url).get_backend_name()))
 
+    if refused:
+        with pytest.raises(MuxlyDatabaseSettingError) as caught:
+            manager.upgradedb()
+        message = str(caught.value)
+        assert "[muxly] sql_alchemy_conn (AIRFLOW__MUXLY__SQL_ALCHEMY_CONN)" in message
+        assert make_url(airflow_url).get_backend_name() in message
+        assert "pw" not in message  # Airflow's password is masked
+        upgrade.assert_not_called()
+        with pytest.raises(MuxlyDatabaseSettingError):
+            manager.check_migration()
+        return
     manager.upgradedb()
-
-    assert manager._log.warning.called is warns
-    if warns:
-        message = manager._log.warning.call_args.args[0]
-        assert "[muxly] sql_alchemy_conn" in message
-        assert "PostgreSQL" in message
     (url,), kwargs = upgrade.call_args
     assert kwargs == {"revision": "heads", "sql": False}
-    if not muxly_url_set:
-        assert url.startswith("sqlite:///")  # the default file in AIRFLOW_HOME
+    expected = "shared.db" if muxly_url_set else "muxly.db"
+    assert url == f"sqlite:///{tmp_path / expected}"
+
+
+def test_manager_refuses_muxly_on_airflow_own_sqlite_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from muxly_provider.exceptions import MuxlyDatabaseSettingError
+
+    (tmp_path / "link").symlink_to(tmp_path, target_is_directory=True)
+    monkeypatch.setenv("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", f"sqlite:///{tmp_path / 'airflow.db'}")
+    monkeypatch.setenv("AIRFLOW__MUXLY__SQL_ALCHEMY_CONN", f"sqlite:///{tmp_path / 'link' / 'airflow.db'}")
+    upgrade = mock.Mock()
+    monkeypatch.setattr(migrate, "upgrade", upgrade)
+
+    with pytest.raises(
+        MuxlyDatabaseSettingError, match=r"names Airflow's own SQLite file .*\[muxly\] sql_alchemy_conn"
+    ):
+        MuxlyDBManager(_session("sqlite")).upgradedb()
+    upgrade.assert_not_called()
+
+    # The default file is refused the same way when Airflow's file is AIRFLOW_HOME/muxly.db.
+    monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
+    monkeypatch.setenv("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", f"sqlite:///{tmp_path / 'muxly.db'}")
+    monkeypatch.delenv("AIRFLOW__MUXLY__SQL_ALCHEMY_CONN")
+    with pytest.raises(MuxlyDatabaseSettingError, match="Muxly's default database"):
+        MuxlyDBManager(_session("sqlite")).upgradedb()
+
+
+def test_airflow_db_migrate_fails_naming_the_setting_on_postgres_without_muxly_url(
+    postgres_setup: Setup,
+) -> None:
+    setup = postgres_setup
+    setup.env.pop("AIRFLOW__MUXLY__SQL_ALCHEMY_CONN")
+    setup.env.pop("AIRFLOW__MUXLY__DB_SCHEMA", None)
+
+    result = _airflow(setup, "db", "migrate")
+
+    assert result.returncode != 0
+    output = result.stdout + result.stderr
+    assert "MuxlyDatabaseSettingError" in output
+    assert "Airflow runs on postgresql" in output
+    assert "set [muxly] sql_alchemy_conn (AIRFLOW__MUXLY__SQL_ALCHEMY_CONN)" in output
+    assert not (Path(setup.env["AIRFLOW_HOME"]) / "muxly.db").exists()  # no per-machine file was created
