@@ -196,7 +196,7 @@ def route_and_stage(
         share_of.setdefault(dest_id, {"path": None, "batches": 0, "records": 0})
         outcome.routed.setdefault(dest_id, 0)
     manifest: dict[str, Any] = {
-        "uri": str(folder),
+        "uri": staging.uri_of(folder),
         "records_in": outcome.records_in,
         "shares": {d: m for d, m in sorted(share_of.items()) if d not in disabled},
         "letters": letters.close(),
@@ -225,8 +225,7 @@ def deliver_share(
     uri = str(manifest["uri"])
     target = manifest.get("dead_letter_targets", {}).get(dest_id) if stage_letters else None
     result = staging.result_path(uri, dest_id)
-    if result.exists():
-        result.unlink()
+    staging.remove_file(result)
     staging.reset(staging.failed_folder(uri, dest_id))
     store: DeadLetterStore = (
         StagedLetterStore(uri, run, target) if target else (table or TableDeadLetterStore(run))

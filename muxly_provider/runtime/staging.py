@@ -1,8 +1,9 @@
 """Staged records of a run, between its extract task, its delivery tasks and its dead-letter task.
 
 Everything lives under ``[muxly] staging_path`` (an ``ObjectStoragePath``: a local folder by default,
-``s3://...`` when workers run on several machines), so any worker can read what another one wrote; nothing is
-kept on a local disk between tasks. One folder per run::
+``s3://...`` when workers run on several machines, through the Airflow connection ``[muxly] staging_conn_id``),
+so any worker can read what another one wrote; nothing is kept on a local disk between tasks. One folder per
+run::
 
     <dag id>/<run key>/
         shares/<destination key>/batch_000000.jsonl.gz ...  one destination's share, routed once by extract
@@ -17,17 +18,28 @@ batch at a time, so memory stays bounded by the batch size. The destination key 
 :func:`~muxly_provider.dag_factory.naming.safe_id` of the destination id. XCom carries only the run manifest
 (the folder, and per share its path, number of batches and records): its size grows with the number of
 destinations, never with the data.
+
+The manifest names the run folder by its plain URL, never with a connection: the reading worker attaches its
+own ``staging_conn_id`` (:func:`open_run`) and refuses a folder that is not below its own ``staging_path``, so a
+manifest cannot make a task read or delete elsewhere. Staging on S3 needs the ``airflow-provider-muxly[s3]``
+extra; errors of the store name ``staging_path`` and ``staging_conn_id`` (:class:`MuxlyStagingError`).
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import gzip
+import importlib
 import json
+import uuid
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from muxly_provider.dag_factory.naming import safe_id
 from muxly_provider.destinations.base import Record, RunInfo
+from muxly_provider.exceptions import MuxlyError
 
 STAGED_BATCH_RECORDS = 5000
 """Records per staged file (each destination's buffer while extract routes)."""
@@ -36,15 +48,91 @@ Manifest = dict[str, Any]
 """A share's manifest: ``{"path": <folder under the run folder>, "batches": <count>, "records": <count>}``."""
 
 
-def _root() -> Any:
-    from airflow.sdk import ObjectStoragePath
+class MuxlyStagingError(MuxlyError):
+    """Staging cannot be reached or used from this machine; the message names ``[muxly] staging_path`` and
+    ``staging_conn_id`` (or the missing extra)."""
 
+
+S3_SCHEMES = frozenset({"s3", "s3a", "s3n"})
+S3_EXTRA = "airflow-provider-muxly[s3]"
+
+
+def _settings() -> tuple[str, str | None]:
     from muxly_provider import settings
 
     location = settings.staging_path()
-    if "://" not in location:
-        location = "file://" + location
+    return (location if "://" in location else "file://" + location), settings.staging_conn_id()
+
+
+def _describe_setting(location: str, conn_id: str | None) -> str:
+    conn = f"staging_conn_id = {conn_id!r}" if conn_id else "staging_conn_id unset"
+    return f"[muxly] staging_path = {location!r}, {conn}"
+
+
+def _require_filesystem(location: str, conn_id: str | None) -> None:
+    """Fail with the extra to install when ``location`` is on S3 and the S3 filesystem is missing."""
+    if urlsplit(location).scheme.lower() not in S3_SCHEMES:
+        return
+    try:
+        for module in ("s3fs", "airflow.providers.amazon.aws.fs.s3"):
+            importlib.import_module(module)
+    except ImportError as exc:
+        raise MuxlyStagingError(
+            f"{_describe_setting(location, conn_id)}: staging on S3 needs the s3 extra, "
+            f"pip install '{S3_EXTRA}' (apache-airflow-providers-amazon with s3fs); "
+            f"missing here: {exc.name or exc}"
+        ) from None
+
+
+@functools.lru_cache(maxsize=8)
+def _checked_connection(conn_id: str) -> None:
+    """Fail when ``conn_id`` names no Airflow connection (the S3 filesystem would silently go anonymous)."""
+    from airflow.sdk import BaseHook
+
+    try:
+        BaseHook.get_connection(conn_id)
+    except Exception as exc:
+        raise MuxlyStagingError(
+            f"[muxly] staging_conn_id = {conn_id!r}: no such Airflow connection on this machine "
+            f"({type(exc).__name__})"
+        ) from None
+
+
+def _root() -> Any:
+    """The staging root, ``[muxly] staging_path`` with ``[muxly] staging_conn_id``'s connection."""
+    from airflow.sdk import ObjectStoragePath
+
+    location, conn_id = _settings()
+    _require_filesystem(location, conn_id)
+    if conn_id:
+        _checked_connection(conn_id)
+        return ObjectStoragePath(location, conn_id=conn_id)
     return ObjectStoragePath(location)
+
+
+def uri_of(folder: Any) -> str:
+    """The plain URL of a staging folder, for a run manifest (never the connection: readers use their own)."""
+    return f"{folder.protocol or 'file'}://{folder.path}"
+
+
+def _segments(path: str) -> list[str]:
+    return [part for part in path.split("/") if part]
+
+
+@contextlib.contextmanager
+def _errors(action: str, where: Any) -> Iterator[None]:
+    """Turn a filesystem error into a :class:`MuxlyStagingError` naming the staging settings."""
+    try:
+        yield
+    except MuxlyError:
+        raise
+    except Exception as exc:
+        location, conn_id = _settings()
+        raise MuxlyStagingError(
+            f"staging: cannot {action} {uri_of(where)} ({type(exc).__name__}: {exc}); check "
+            f"{_describe_setting(location, conn_id)}: is the store reachable from this machine, does the "
+            "bucket exist, and are the connection's credentials right?"
+        ) from exc
 
 
 def run_folder(run: RunInfo) -> Any:
@@ -52,11 +140,71 @@ def run_folder(run: RunInfo) -> Any:
     return _root() / run.dag_id / run.run_key
 
 
+def run_uri(run: RunInfo) -> str:
+    """The URL of a run folder as a run manifest carries it (:func:`open_run` reads it back)."""
+    return uri_of(run_folder(run))
+
+
 def open_run(uri: str) -> Any:
-    """The run folder named in a run manifest."""
+    """The run folder named in a run manifest, with this machine's ``staging_conn_id``.
+
+    :raises MuxlyStagingError: when ``uri`` is not a folder below this machine's ``[muxly] staging_path`` (a
+        manifest never chooses where a task reads or deletes, nor with which connection)
+    """
     from airflow.sdk import ObjectStoragePath
 
-    return ObjectStoragePath(uri)
+    root = _root()
+    parts = urlsplit(uri)
+    netloc = parts.netloc.rpartition("@")[2]  # a connection named in the URL is never used
+    plain = urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+    folder = ObjectStoragePath(plain, conn_id=root.conn_id) if root.conn_id else ObjectStoragePath(plain)
+    inside, below = _segments(root.path), _segments(folder.path)
+    if (
+        (folder.protocol or "file") != (root.protocol or "file")
+        or parts.query
+        or parts.fragment
+        or any(part in {".", ".."} for part in below)
+        or len(below) <= len(inside)
+        or below[: len(inside)] != inside
+    ):
+        location, conn_id = _settings()
+        raise MuxlyStagingError(
+            f"run manifest folder {uri_of(folder)!r} is not below this machine's "
+            f"{_describe_setting(location, conn_id)}: every worker needs the same staging_path"
+        )
+    return folder
+
+
+def probe() -> str:
+    """Write, read and remove a small object under the staging root; return the root's URL.
+
+    :raises MuxlyStagingError: naming the settings when staging is not readable and writable from here
+    """
+    root = _root()
+    path = root / ".muxly-probe" / f"{uuid.uuid4().hex}.json"
+    with _errors("write", path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("w") as handle:
+            handle.write('{"probe": true}')
+    with _errors("read", path), path.open("r") as handle:
+        if json.loads(handle.read()) != {"probe": True}:
+            raise MuxlyStagingError(f"staging: {uri_of(path)} did not read back what was written")
+    with _errors("remove", path):
+        path.unlink()
+    return uri_of(root)
+
+
+def child(folder: Any, relative: str) -> Any:
+    """``folder / relative`` for a relative path read from a manifest (no ``..``: it stays inside ``folder``)."""
+    parts = _segments(relative)
+    if (
+        not parts
+        or any(part in {".", ".."} for part in parts)
+        or relative.startswith("/")
+        or "\\" in relative
+    ):
+        raise MuxlyStagingError(f"run manifest share path {relative!r} is not a plain relative path")
+    return folder.joinpath(*parts)
 
 
 def destination_key(destination_id: str) -> str:
@@ -66,47 +214,63 @@ def destination_key(destination_id: str) -> str:
 
 def reset(folder: Any) -> None:
     """Remove ``folder`` when it exists (a retried task starts over)."""
-    if folder.exists():
-        folder.rmdir(recursive=True)
+    with _errors("remove", folder):
+        if folder.exists():
+            folder.rmdir(recursive=True)
+
+
+def remove_file(path: Any) -> None:
+    """Remove the file ``path`` when it exists."""
+    with _errors("remove", path):
+        if path.exists():
+            path.unlink()
 
 
 def write_batch(folder: Any, index: int, records: list[Record]) -> None:
     """Write one gzip JSONL batch file ``batch_<index>.jsonl.gz`` into ``folder`` (created when missing)."""
-    folder.mkdir(parents=True, exist_ok=True)
     dumps = json.JSONEncoder(default=str, ensure_ascii=False).encode
-    payload = "\n".join(map(dumps, records)) + "\n"
-    with (folder / f"batch_{index:06d}.jsonl.gz").open("wb") as handle:
-        handle.write(gzip.compress(payload.encode("utf-8"), compresslevel=1))
+    payload = gzip.compress(("\n".join(map(dumps, records)) + "\n").encode("utf-8"), compresslevel=1)
+    path = folder / f"batch_{index:06d}.jsonl.gz"
+    with _errors("write", path):
+        folder.mkdir(parents=True, exist_ok=True)
+        with path.open("wb") as handle:
+            handle.write(payload)
 
 
 def read_batch(folder: Any, index: int) -> list[Record]:
     """One batch written by :func:`write_batch`."""
-    with (folder / f"batch_{index:06d}.jsonl.gz").open("rb") as handle:
-        text = gzip.decompress(handle.read()).decode("utf-8")
+    path = folder / f"batch_{index:06d}.jsonl.gz"
+    with _errors("read", path), path.open("rb") as handle:
+        data = handle.read()
+    text = gzip.decompress(data).decode("utf-8")
     loads = json.JSONDecoder().decode
     return [loads(line) for line in text.split("\n") if line]
 
 
 def read_share(uri: str, manifest: Manifest) -> Iterator[list[Record]]:
     """The batches of a share, one at a time."""
-    folder = open_run(uri) / manifest["path"]
+    folder = child(open_run(uri), str(manifest["path"]))
     for index in range(int(manifest["batches"])):
         yield read_batch(folder, index)
 
 
 def write_json(path: Any, data: Any) -> None:
     """Write a small JSON document (a manifest, a delivery result)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w") as handle:
-        handle.write(json.dumps(data, sort_keys=True, default=str))
+    text = json.dumps(data, sort_keys=True, default=str)
+    with _errors("write", path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("w") as handle:
+            handle.write(text)
 
 
 def read_json(path: Any) -> Any:
     """A document written by :func:`write_json`, or ``None`` when there is none."""
-    if not path.exists():
-        return None
-    with path.open("r") as handle:
-        return json.loads(handle.read())
+    with _errors("read", path):
+        if not path.exists():
+            return None
+        with path.open("r") as handle:
+            text = handle.read()
+    return json.loads(text)
 
 
 class ShareWriter:
