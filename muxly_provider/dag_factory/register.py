@@ -7,7 +7,9 @@
   jobs whose stable hash of the id modulo the number of shards is ``i``, so no single file's parse and
   serialization nears Airflow's timeouts (``airflow muxly jobs write-shards`` writes the files).
 - Parse survives a config-DB outage: each file keeps the specs of its last good parse (ids, names, schedules;
-  never a secret) in ``$AIRFLOW_HOME/muxly/`` and builds from them when Muxly's database cannot be read.
+  never a secret) in ``$AIRFLOW_HOME/muxly/`` and builds from them when Muxly's database cannot be read. A
+  setting that cannot work (``MuxlyDatabaseSettingError``: Airflow on PostgreSQL without ``[muxly]
+  sql_alchemy_conn``) is not an outage: it is raised, so it shows as the DAG file's import error.
 - A bad row is logged and skipped; it never hides the other DAGs.
 
 :func:`build_job_dags` is the one place that decides which jobs become DAGs: the DAG file
@@ -79,10 +81,14 @@ def load_job_specs(
     from sqlalchemy.exc import SQLAlchemyError
 
     from muxly_provider.db.snapshot import load_factory_snapshot
-    from muxly_provider.exceptions import MuxlyDatabaseError
+    from muxly_provider.exceptions import MuxlyDatabaseError, MuxlyDatabaseSettingError
 
     try:
         snapshot = load_factory_snapshot()
+    except MuxlyDatabaseSettingError:
+        # A setting that cannot work here is not an outage: the DAG file's import error names it (the last
+        # good cache would hide it while tasks fail with the same message).
+        raise
     except (SQLAlchemyError, MuxlyDatabaseError) as exc:
         log.error("Muxly: cannot read its database (%s); keeping the DAGs of the last good parse", exc)
         if cache is None:
