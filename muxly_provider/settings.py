@@ -60,13 +60,14 @@ def sql_alchemy_conn() -> str:
     because Airflow hides that value from task and DAG-processor processes, and on SQLite Muxly's writes must not
     wait on Airflow's writer lock.
 
-    :raises MuxlyDatabaseSettingError: when Airflow's metadata database is a server (PostgreSQL, MySQL...) and
-        ``[muxly] sql_alchemy_conn`` is unset (each machine would keep its own, different Muxly), or when Muxly's
+    :raises MuxlyDatabaseSettingError: when Airflow's metadata database is a server (PostgreSQL, MySQL...) or
+        ``[core] executor`` runs tasks on other machines (Celery, Kubernetes...) and ``[muxly] sql_alchemy_conn``
+        is unset (each machine would keep its own, different Muxly), or when Muxly's
         SQLite file is Airflow's own SQLite file (the scheduler's lock would lose Muxly's writes)
     """
     configured = _conf_get("sql_alchemy_conn").strip()
     url = configured or f"sqlite:///{airflow_home() / 'muxly.db'}"
-    problem = _setting_problem(url, bool(configured), _airflow_url())
+    problem = _setting_problem(url, bool(configured), _airflow_url(), tuple(remote_executors()))
     if problem:
         from muxly_provider.exceptions import MuxlyDatabaseSettingError
 
@@ -97,14 +98,39 @@ def _masked(url: str) -> str:
         return url.split(":", 1)[0] + ":..."
 
 
+_LOCAL_EXECUTORS = frozenset({"LocalExecutor", "SequentialExecutor", "DebugExecutor"})
+
+
+def remote_executors() -> list[str]:
+    """The executors of ``[core] executor`` that may run tasks on other machines (not Local/Sequential)."""
+    found = []
+    for item in conf_get("core", "executor").split(","):
+        name = item.strip().rsplit(":", 1)[-1].rsplit(".", 1)[-1]
+        if name and name not in _LOCAL_EXECUTORS:
+            found.append(name)
+    return found
+
+
 @functools.lru_cache(maxsize=64)
-def _setting_problem(url: str, configured: bool, airflow_url: str | None) -> str | None:
-    """What is wrong with Muxly's database ``url`` next to Airflow's ``airflow_url`` (``None``: nothing)."""
+def _setting_problem(
+    url: str, configured: bool, airflow_url: str | None, remote: tuple[str, ...] = ()
+) -> str | None:
+    """What is wrong with Muxly's database ``url`` next to Airflow's ``airflow_url`` (``None``: nothing).
+
+    :param remote: the executors that run tasks on other machines (a worker's Airflow URL is often unknown)
+    """
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import ArgumentError
 
     from muxly_provider.security.databases import identity
 
+    if remote and not configured:
+        return (
+            f"[core] executor is {', '.join(remote)}: tasks run on other machines, so Muxly's tables must be "
+            "shared: set [muxly] sql_alchemy_conn (AIRFLOW__MUXLY__SQL_ALCHEMY_CONN) on every machine, e.g. the "
+            "same PostgreSQL URL as Airflow's with [muxly] db_schema (default 'muxly'); without it each machine "
+            "would keep its own SQLite file in AIRFLOW_HOME and see a different, empty Muxly"
+        )
     if not airflow_url:
         return None  # unknown (``_CMD``/``_SECRET`` in a task process): nothing to compare with
     try:
