@@ -16,10 +16,17 @@ from muxly_provider.exceptions import (
     MuxlyConditionError,
     MuxlyConfigError,
     MuxlyConfigErrors,
+    MuxlyDatabaseSettingError,
     MuxlySecretError,
 )
 
-NOT_RETRYABLE = (MuxlyConfigError, MuxlyConfigErrors, MuxlyConditionError, MuxlySecretError)
+NOT_RETRYABLE = (
+    MuxlyConfigError,
+    MuxlyConfigErrors,
+    MuxlyConditionError,
+    MuxlySecretError,
+    MuxlyDatabaseSettingError,
+)
 
 
 class MuxlyRetryPolicy(RetryPolicy):
@@ -55,6 +62,10 @@ class MuxlyRetryPolicy(RetryPolicy):
         self, exception: BaseException, try_number: int, max_tries: int, context: Any = None
     ) -> RetryDecision:
         """Fail configuration errors at once; retry anything else after the strategy's delay."""
+        if isinstance(exception, MuxlyDatabaseSettingError):
+            return RetryDecision.fail(
+                reason="a settings error: retrying cannot help; fix the setting it names"
+            )
         if isinstance(exception, NOT_RETRYABLE):
             return RetryDecision.fail(reason="a configuration error: retrying cannot help; fix the row")
         return RetryDecision.retry(delay=self.delay(try_number), reason=f"{self.strategy} backoff")

@@ -32,3 +32,29 @@ def test_delays_are_capped_and_serializable() -> None:
 def test_configuration_errors_fail_at_once() -> None:
     error = MuxlyConfigError("connectors", "c1", "auth_settings.params.token", "a string")
     assert MuxlyRetryPolicy("fixed").evaluate(error, 1, 3).action is RetryAction.FAIL
+
+
+def test_a_database_setting_that_cannot_work_fails_at_once() -> None:
+    from muxly_provider.exceptions import MuxlyDatabaseError, MuxlyDatabaseSettingError
+
+    error = MuxlyDatabaseSettingError("Airflow runs on postgresql (...): set [muxly] sql_alchemy_conn")
+    decision = MuxlyRetryPolicy("fixed").evaluate(error, 1, 3)
+    assert decision.action is RetryAction.FAIL
+    assert "fix the setting" in (decision.reason or "")
+    # An outage of Muxly's database is retried.
+    assert MuxlyRetryPolicy("fixed").evaluate(MuxlyDatabaseError("down"), 1, 3).action is RetryAction.RETRY
+
+
+def test_a_task_fails_with_the_setting_message(tmp_path: object, monkeypatch: pytest.MonkeyPatch) -> None:
+    from types import SimpleNamespace
+
+    from muxly_provider.exceptions import MuxlyDatabaseSettingError
+    from muxly_provider.operators.job import prepare
+
+    monkeypatch.setenv("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", "airflow-db-not-allowed:///")
+    monkeypatch.setenv("AIRFLOW__CORE__EXECUTOR", "CeleryExecutor")  # what a Celery worker knows
+    monkeypatch.delenv("AIRFLOW__MUXLY__SQL_ALCHEMY_CONN")
+    dag_run = SimpleNamespace(dag_id="muxly_j", run_id="r1", logical_date=None, start_date=None)
+
+    with pytest.raises(MuxlyDatabaseSettingError, match=r"set \[muxly\] sql_alchemy_conn"):
+        prepare(SimpleNamespace(), {"dag_run": dag_run}, "j", mark_running=True)  # type: ignore[arg-type]
