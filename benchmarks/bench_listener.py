@@ -311,7 +311,7 @@ class Bench:
             dags = self.call("GET", "/api/v2/dags?dag_id_pattern=muxly__lb&limit=1000")["dags"]
         except OSError:
             return False
-        return len(dags) == self.args.runs
+        return bool(len(dags) == self.args.runs)
 
     def stop(self) -> None:
         from sqlalchemy import text

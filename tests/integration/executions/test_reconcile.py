@@ -26,6 +26,7 @@ END = START + timedelta(minutes=3)
 def _airflow_run(dag_id: str, run_id: str, state: str, **extra: Any) -> None:
     from airflow.models.dagrun import DagRun
     from airflow.utils.session import create_session
+    from airflow.utils.state import DagRunState
     from airflow.utils.types import DagRunTriggeredByType, DagRunType
 
     with create_session() as session:
@@ -34,7 +35,7 @@ def _airflow_run(dag_id: str, run_id: str, state: str, **extra: Any) -> None:
             run_id=run_id,
             run_after=START,
             start_date=None if state == "queued" else START,
-            state=state,
+            state=DagRunState(state),
             run_type=extra.pop("run_type", DagRunType.SCHEDULED),
             triggered_by=DagRunTriggeredByType.TIMETABLE,
             **extra,
