@@ -142,6 +142,8 @@ class _Writer:
     def timed_out(self, item: _Write, waited: float) -> None:
         """A hook stopped waiting for ``item`` after ``waited`` seconds."""
         with self._cond:
+            if item.done.is_set():
+                return  # finished right after the hook gave up: not slow
             self._missed(
                 "writing run %s of %s took longer than %.1f s ([muxly] %s)",
                 item.facts.run_id,
