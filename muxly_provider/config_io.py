@@ -290,7 +290,8 @@ def import_config(engine: Engine, data: Mapping[str, Any], dry_run: bool = False
     """Validate ``data`` entirely, then upsert its rows by primary key in one transaction.
 
     Rows absent from ``data`` are kept (import never deletes). Columns absent from a row keep their stored
-    value (or the column default for a new row).
+    value (or the column default for a new row). After the commit it asks Airflow to re-parse the DAG files the
+    written rows affect (:func:`muxly_provider.dag_factory.reparse.request_reparse`; never fails the import).
 
     :param engine: Muxly's engine
     :param data: the parsed YAML (see :func:`export_config`)
@@ -326,4 +327,7 @@ def import_config(engine: Engine, data: Mapping[str, Any], dry_run: bool = False
         for statement in statements:
             conn.execute(statement)
     plan.applied = True
+    from muxly_provider.dag_factory.reparse import request_reparse
+
+    request_reparse((c.table, c.row_id) for c in plan.changes if c.action != "unchanged")
     return plan

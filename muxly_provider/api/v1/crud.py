@@ -5,7 +5,9 @@ Every write: fills a missing id, refuses a taken one (``409``), keeps stored sec
 that is not the stored value: :func:`muxly_provider.crypto.keep_stored_secrets`), validates the row with
 :func:`muxly_provider.config.validation.row_errors` and its references to other rows (``422`` naming the field),
 then stores it with secrets encrypted (the import's :func:`muxly_provider.config_io._db_values`). Reads parse
-the JSON columns and replace every secret with ``"***"``.
+the JSON columns and replace every secret with ``"***"``. A write of a row the DAG factory reads asks Airflow to
+re-parse the affected DAG files once the request's transaction committed
+(:func:`muxly_provider.dag_factory.reparse.note_write`).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from muxly_provider.auth.permissions import Principal
 from muxly_provider.config.validation import IGNORED_COLUMNS, primary_key, row_errors
 from muxly_provider.config_io import _db_values, _parse_json_columns, _references
 from muxly_provider.crypto import keep_stored_secrets, path_text, redact_row_secrets
+from muxly_provider.dag_factory.reparse import note_write
 from muxly_provider.db.models import metadata
 from muxly_provider.exceptions import MuxlyConfigError
 from muxly_provider.templating import template_problems
@@ -136,6 +139,7 @@ def check_confinement(name: str, row: Row, stored: Row | None, principal: Princi
 def insert_row(session: Session, name: str, row: Row) -> None:
     """Insert a validated row (secrets encrypted, JSON columns as text)."""
     session.execute(table_of(name).insert().values(**_db_values(name, row)))
+    note_write(session, name, "/".join(str(row.get(c)) for c in primary_key(name)))
 
 
 def update_row(session: Session, name: str, row: Row) -> None:
@@ -145,12 +149,14 @@ def update_row(session: Session, name: str, row: Row) -> None:
     if "updated_at" in table.c:
         values["updated_at"] = func.current_timestamp()
     session.execute(table.update().where(_where_key(table, name, row)).values(**values))
+    note_write(session, name, "/".join(str(row.get(c)) for c in primary_key(name)))
 
 
 def delete_row(session: Session, name: str, key: str) -> bool:
     """Delete the row ``key`` (children go with it: the foreign keys cascade); whether it existed."""
     table = table_of(name)
     result = session.execute(table.delete().where(table.c[primary_key(name)[0]] == key))
+    note_write(session, name, key)
     return bool(getattr(result, "rowcount", 0))
 
 
