@@ -11,6 +11,12 @@
   setting that cannot work (``MuxlyDatabaseSettingError``: Airflow on PostgreSQL without ``[muxly]
   sql_alchemy_conn``) is not an outage: it is raised, so it shows as the DAG file's import error.
 - A bad row is logged and skipped; it never hides the other DAGs.
+- A shard file reads only its own jobs in full (and the connectors they use): see
+  :func:`muxly_provider.db.snapshot.load_factory_snapshot`'s ``jobs``.
+- The same cache file remembers the digests of the rows that passed validation and of the specs whose DAGs
+  passed ``dag.validate()``/``check_cycle()``: an unchanged row skips pydantic, an unchanged spec skips
+  Airflow's checks (the DagBag runs them again anyway). It is a local shortcut keyed by content, tied to the
+  installed Muxly and Airflow code; a changed row, a missing or foreign cache file means a full check.
 
 :func:`build_job_dags` is the one place that decides which jobs become DAGs: the DAG file
 (:func:`register_dags`) and ``airflow muxly jobs validate`` (:func:`check_jobs`) both call it, so every reason
@@ -25,7 +31,9 @@ import json
 import logging
 import os
 import zlib
-from collections.abc import Callable, Iterable, MutableMapping
+from collections.abc import Callable, Iterable, MutableMapping, Set
+from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -49,8 +57,52 @@ def _cache_path(shard: int | None) -> Path:
     return settings.airflow_home() / "muxly" / name
 
 
-def _write_cache(path: Path, specs: list[JobDagSpec]) -> None:
-    payload = json.dumps([s.to_json() for s in specs], sort_keys=True)
+@dataclass
+class _LastGood:
+    """What a DAG file remembers of its last good parse (never a secret)."""
+
+    specs: list[JobDagSpec] = field(default_factory=list)
+    rows_ok: frozenset[str] = frozenset()
+    built_ok: frozenset[str] = frozenset()
+
+
+_CACHE_FORMAT = 2
+
+
+@cache
+def _code_stamp() -> str:
+    """The installed Muxly and Airflow code the digests of a cache file were checked with."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    import muxly_provider
+
+    root = Path(muxly_provider.__file__).parent
+    try:
+        airflow = version("apache-airflow")
+    except PackageNotFoundError:
+        airflow = "?"
+    newest = max(
+        (
+            p.stat().st_mtime_ns
+            for folder in ("config", "dag_factory", "operators")
+            for p in (root / folder).glob("*.py")
+        ),
+        default=0,
+    )
+    return f"{muxly_provider.__version__}:{airflow}:{newest}"
+
+
+def _write_cache(path: Path, last: _LastGood) -> None:
+    payload = json.dumps(
+        {
+            "format": _CACHE_FORMAT,
+            "code": _code_stamp(),
+            "specs": [s.to_json() for s in last.specs],
+            "rows_ok": sorted(last.rows_ok),
+            "built_ok": sorted(last.built_ok),
+        },
+        sort_keys=True,
+    )
     try:
         if path.exists() and path.read_text(encoding="utf-8") == payload:
             return
@@ -62,29 +114,56 @@ def _write_cache(path: Path, specs: list[JobDagSpec]) -> None:
         log.warning("Muxly: could not write the DAG spec cache %s: %s", path, exc)
 
 
-def _read_cache(path: Path) -> list[JobDagSpec]:
+def _read_cache(path: Path, *, quiet: bool = False) -> _LastGood:
+    """The last good parse in ``path``; its digests only when written by the same code."""
     try:
-        return [JobDagSpec.from_json(item) for item in json.loads(path.read_text(encoding="utf-8"))]
-    except (OSError, ValueError, TypeError) as exc:
-        log.error("Muxly: no usable DAG spec cache at %s (%s)", path, exc)
-        return []
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if isinstance(data, list):  # written before the digests were kept
+            return _LastGood([JobDagSpec.from_json(item) for item in data])
+        specs = [JobDagSpec.from_json(item) for item in data["specs"]]
+        if data.get("format") != _CACHE_FORMAT or data.get("code") != _code_stamp():
+            return _LastGood(specs)
+        return _LastGood(specs, frozenset(data["rows_ok"]), frozenset(data["built_ok"]))
+    except (OSError, ValueError, TypeError, KeyError) as exc:
+        if not quiet:
+            log.error("Muxly: no usable DAG spec cache at %s (%s)", path, exc)
+        return _LastGood()
 
 
 def load_job_specs(
-    wanted: Callable[[str], bool] | None = None, cache: Path | None = None, *, validate: bool = True
+    wanted: Callable[[str], bool] | None = None,
+    cache: Path | None = None,
+    *,
+    validate: bool = True,
+    prefilter: bool = False,
 ) -> tuple[list[JobDagSpec], list[JobProblem]]:
     """Specs and problems from Muxly's database, or the last good specs of ``cache`` when it cannot be read.
 
     :param wanted: only jobs whose id it accepts
     :param cache: the last-good file to write (after a full read) and to fall back on
+    :param prefilter: read only the ``wanted`` jobs' rows in full (a shard file; see
+        :func:`muxly_provider.db.snapshot.load_factory_snapshot`)
     """
+    specs, problems, _ = _load_job_specs(wanted, cache, validate=validate, prefilter=prefilter)
+    return specs, problems
+
+
+def _load_job_specs(
+    wanted: Callable[[str], bool] | None,
+    cache: Path | None,
+    *,
+    validate: bool,
+    prefilter: bool,
+    write: bool = True,
+) -> tuple[list[JobDagSpec], list[JobProblem], _LastGood | None]:
+    """:func:`load_job_specs`, plus what the cache held (``None`` when the database could not be read)."""
     from sqlalchemy.exc import SQLAlchemyError
 
     from muxly_provider.db.snapshot import load_factory_snapshot
     from muxly_provider.exceptions import MuxlyDatabaseError, MuxlyDatabaseSettingError
 
     try:
-        snapshot = load_factory_snapshot()
+        snapshot = load_factory_snapshot(jobs=wanted if prefilter else None)
     except MuxlyDatabaseSettingError:
         # A setting that cannot work here is not an outage: the DAG file's import error names it (the last
         # good cache would hide it while tasks fail with the same message).
@@ -92,17 +171,23 @@ def load_job_specs(
     except (SQLAlchemyError, MuxlyDatabaseError) as exc:
         log.error("Muxly: cannot read its database (%s); keeping the DAGs of the last good parse", exc)
         if cache is None:
-            return [], []
-        specs = _read_cache(cache)
-        return [s for s in specs if wanted is None or wanted(s.job_id)], []
-    specs, problems = build_job_specs(snapshot, wanted, validate=validate)
-    if cache is not None:
-        _write_cache(cache, specs)
-    return specs, problems
+            return [], [], None
+        specs = _read_cache(cache).specs
+        return [s for s in specs if wanted is None or wanted(s.job_id)], [], None
+    last = _read_cache(cache, quiet=True) if cache is not None else _LastGood()
+    passed: set[str] = set()
+    specs, problems = build_job_specs(
+        snapshot, wanted, validate=validate, known_rows=last.rows_ok, passed_rows=passed
+    )
+    del snapshot  # free the rows before the DAGs are built and serialized
+    fresh = _LastGood(specs, frozenset(passed), last.built_ok)
+    if cache is not None and write:
+        _write_cache(cache, fresh)
+    return specs, problems, fresh
 
 
 def build_job_dags(
-    specs: Iterable[JobDagSpec], problems: Iterable[JobProblem] = ()
+    specs: Iterable[JobDagSpec], problems: Iterable[JobProblem] = (), built_ok: Set[str] = frozenset()
 ) -> tuple[list[Any], list[JobProblem]]:
     """Build the DAG of every spec exactly as the DAG file does; a DAG that cannot be built is a problem.
 
@@ -113,6 +198,8 @@ def build_job_dags(
 
     :param specs: the specs of the jobs to build
     :param problems: problems found before (by :func:`build_job_specs`), returned first
+    :param built_ok: digests (:meth:`JobDagSpec.digest`) of specs whose DAG passed both checks before: built
+        without running them again
     :returns: the DAGs, and every problem
     """
     from muxly_provider.dag_factory.builder import build_dag
@@ -121,7 +208,7 @@ def build_job_dags(
     dags = []
     for spec in specs:
         try:
-            dags.append(build_dag(spec))
+            dags.append(build_dag(spec, validate=not built_ok or spec.digest() not in built_ok))
         except Exception as exc:  # whatever Airflow raises while building: the job is skipped, never the file
             found.append(JobProblem(spec.job_id, spec.dag_id, "dag", f"{type(exc).__name__}: {exc}"))
     return dags, found
@@ -161,9 +248,15 @@ def register_dags(namespace: MutableMapping[str, Any], shard: int | None = None)
     if only:
         in_shard = mine
         mine = lambda job_id: dag_id_for(job_id) == only and (in_shard is None or in_shard(job_id))  # noqa: E731
-    dags, problems = build_job_dags(
-        *load_job_specs(mine, cache=None if only else _cache_path(shard), validate=not only)
+    cache = None if only else _cache_path(shard)
+    specs, problems, last = _load_job_specs(
+        mine, cache, validate=not only, prefilter=shard is not None and not only, write=False
     )
+    dags, problems = build_job_dags(specs, problems, last.built_ok if last is not None else frozenset())
+    if cache is not None and last is not None:
+        failed = {p.job_id for p in problems if p.field == "dag"}
+        built = frozenset(s.digest() for s in specs if s.job_id not in failed)
+        _write_cache(cache, _LastGood(specs, last.rows_ok, built))
     for problem in problems:
         log.warning(
             "Muxly: job %r cannot become DAG %s: %s: %s",

@@ -6,9 +6,10 @@ time. Everything here is deterministic for unchanged rows (sorted, no clock, no 
 
 from __future__ import annotations
 
+import hashlib
 import json
-from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Mapping, Set
+from dataclasses import dataclass, field
 from typing import Any
 
 from muxly_provider.config.schedule import check_schedule, check_timezone
@@ -60,8 +61,13 @@ class JobDagSpec:
     """Destinations the job reaches that are disabled: no task (records routed there are counted, skipped)."""
 
     def to_json(self) -> dict[str, Any]:
-        """A JSON-able dict (for the last-good cache)."""
-        return asdict(self)
+        """A JSON-able dict (for the last-good cache; tuples become lists)."""
+        return dict(self.__dict__)  # the fields are flat values and tuples: no need for asdict's deep copy
+
+    def digest(self) -> str:
+        """A content hash of the spec (the DAG built from it is a function of it)."""
+        text = json.dumps(self.to_json(), sort_keys=True, separators=(",", ":"))
+        return hashlib.blake2b(text.encode("utf-8"), digest_size=16).hexdigest()
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> JobDagSpec:
@@ -93,6 +99,10 @@ class _Index:
     routes_of_connector: dict[str, list[str]]
     connector_errors: dict[str, MuxlyConfigError | None] = field(default_factory=dict)
     validate: bool = True
+    known_rows: Set[str] = frozenset()
+    """Digests of rows that passed validation before (:func:`row_digest`): not validated again."""
+    passed_rows: set[str] = field(default_factory=set)
+    """Digests of the rows that passed validation in this parse (or were known to)."""
 
     @classmethod
     def of(cls, snapshot: ConfigSnapshot) -> _Index:
@@ -156,13 +166,30 @@ class _Index:
             return
         if cid not in self.connector_errors:
             try:
-                _validate("connectors", connector)
+                self.check_row("connectors", connector)
                 self.connector_errors[cid] = None
             except MuxlyConfigError as exc:
                 self.connector_errors[cid] = exc
         error = self.connector_errors[cid]
         if error is not None:
             raise error
+
+    def check_row(self, table: str, row: Row) -> None:
+        """Validate ``row`` (pydantic) unless the same content passed before; remember that it passed."""
+        digest = row_digest(table, row)
+        if digest not in self.known_rows:
+            _validate(table, row)
+        self.passed_rows.add(digest)
+
+
+def row_digest(table: str, row: Row) -> str:
+    """A content hash of a row as the factory reads it (the columns of
+    :data:`muxly_provider.db.snapshot.FACTORY_COLUMNS`).
+
+    Validation is a function of the row alone, so a row with a digest that passed before passes again.
+    """
+    text = repr((table, sorted(row.items())))
+    return hashlib.blake2b(text.encode("utf-8"), digest_size=16).hexdigest()
 
 
 def _validate(table: str, row: Row) -> None:
@@ -174,7 +201,7 @@ def _validate(table: str, row: Row) -> None:
 def _spec_for(job: Row, index: _Index) -> JobDagSpec:
     job_id = str(job["id"])
     if index.validate:
-        _validate("scheduler_jobs", job)
+        index.check_row("scheduler_jobs", job)
     params = _json(job, "action_params")
     connector = index.connectors.get(job["connector_id"])
     if connector is None:
@@ -289,7 +316,12 @@ def _spec_for(job: Row, index: _Index) -> JobDagSpec:
 
 
 def build_job_specs(
-    snapshot: ConfigSnapshot, wanted: Callable[[str], bool] | None = None, *, validate: bool = True
+    snapshot: ConfigSnapshot,
+    wanted: Callable[[str], bool] | None = None,
+    *,
+    validate: bool = True,
+    known_rows: Set[str] = frozenset(),
+    passed_rows: set[str] | None = None,
 ) -> tuple[list[JobDagSpec], list[JobProblem]]:
     """Validate every enabled job row; return the good ones as specs and the bad ones as problems.
 
@@ -301,12 +333,19 @@ def build_job_specs(
     :param validate: run the pydantic validation of the rows (the DAG processor does; a worker that re-parses to
         start a task skips it: the task validates the whole configuration when it runs, and importing every
         config model would cost more than the rest of that parse)
+    :param known_rows: digests (:func:`row_digest`) of job and connector rows that passed validation in an
+        earlier parse: rows with the same content are not validated again (a local shortcut: a row whose
+        content changed is always validated)
+    :param passed_rows: when given, receives the digests of the rows that passed validation in this parse
     """
     specs: list[JobDagSpec] = []
     problems: list[JobProblem] = []
     seen: dict[str, str] = {}
     index = _Index.of(snapshot)
     index.validate = validate
+    index.known_rows = known_rows
+    if passed_rows is not None:
+        index.passed_rows = passed_rows
     for job in snapshot.rows("scheduler_jobs"):
         if not job["enabled"]:
             continue

@@ -6,7 +6,7 @@ validates the same rows the same way (see :func:`muxly_provider.config.validatio
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -107,30 +107,58 @@ def _converter(column: str) -> Any:
     return None
 
 
-def load_factory_snapshot(engine: Engine | None = None) -> ConfigSnapshot:
+def load_factory_snapshot(
+    engine: Engine | None = None, jobs: Callable[[str], bool] | None = None
+) -> ConfigSnapshot:
     """Everything the DAG factory needs, in ONE query (a ``UNION ALL`` of the tables, cast to text).
 
     Parsing a DAG file then costs one round trip to Muxly's database, whatever the number of jobs. It uses
     lightweight table clauses, not the ORM models, so a parse does not pay for mapping them.
+
+    :param jobs: when given (a shard file), only the jobs whose id it accepts are loaded whole, with only the
+        connectors they reference: a first query reads ``id``, ``enabled`` and ``connector_id`` of every job
+        (the other jobs appear with those three columns only, enough to tell duplicate DAG ids and the
+        ``depends_on`` upstream), then the ``UNION ALL`` reads the rest for the accepted ids, in the same
+        transaction. A shard of 100 jobs out of 10,000 then reads 100 rows, not 10,000.
     """
     from sqlalchemy import Text, cast, column, literal, null, table, union_all
 
     engine = engine or get_engine()
     width = max(len(cols) for cols in FACTORY_COLUMNS.values())
-    selects = []
-    for name, columns in FACTORY_COLUMNS.items():
-        clause = table(name, *(column(c) for c in columns))
-        values = [cast(clause.c[c], Text).label(f"c{i}") for i, c in enumerate(columns)]
-        values += [cast(null(), Text).label(f"c{i}") for i in range(len(columns), width)]
-        selects.append(select(literal(name).label("t"), *values))
-    query = union_all(*selects)
     snapshot = ConfigSnapshot(tables={name: [] for name in FACTORY_COLUMNS})
-    plans = {
-        name: [(i + 1, c, _converter(c)) for i, c in enumerate(columns)]
-        for name, columns in FACTORY_COLUMNS.items()
-    }
-    with engine.connect() as conn:
-        for row in conn.execute(query):
+    enabled = _converter("enabled")
+    with engine.connect() as conn, conn.begin():
+        where: dict[str, Any] = {}
+        if jobs is not None:
+            job_table = table("scheduler_jobs", column("id"), column("enabled"), column("connector_id"))
+            stubs = conn.execute(
+                select(job_table.c.id, cast(job_table.c.enabled, Text), job_table.c.connector_id)
+            ).all()
+            ids = [str(job_id) for job_id, _, _ in stubs if jobs(str(job_id))]
+            wanted = set(ids)
+            snapshot.tables["scheduler_jobs"] = [
+                {"id": job_id, "enabled": enabled(flag), "connector_id": connector}
+                for job_id, flag, connector in stubs
+                if job_id not in wanted
+            ]
+            where = {
+                "scheduler_jobs": lambda c: c.id.in_(ids),
+                "connectors": lambda c: c.id.in_(sorted({str(x) for i, _, x in stubs if i in wanted})),
+            }
+        selects = []
+        for name, columns in FACTORY_COLUMNS.items():
+            clause = table(name, *(column(c) for c in columns))
+            values = [cast(clause.c[c], Text).label(f"c{i}") for i, c in enumerate(columns)]
+            values += [cast(null(), Text).label(f"c{i}") for i in range(len(columns), width)]
+            query = select(literal(name).label("t"), *values)
+            if name in where:
+                query = query.where(where[name](clause.c))
+            selects.append(query)
+        plans = {
+            name: [(i + 1, c, _converter(c)) for i, c in enumerate(columns)]
+            for name, columns in FACTORY_COLUMNS.items()
+        }
+        for row in conn.execute(union_all(*selects)):
             record: Row = {}
             for position, name, convert in plans[row[0]]:
                 value = row[position]

@@ -150,3 +150,83 @@ def test_dagbag_of_the_dag_file_has_no_import_error(seeded: Engine) -> None:
     bag = DagBag(dag_folder=DAGS_DIR, bundle_path=DAGS_DIR, bundle_name="dags-folder")
     assert bag.import_errors == {}
     assert sorted(bag.dags) == [f"muxly__{j}" for j in JOBS]
+
+
+def test_a_shard_reads_only_its_jobs_in_full(seeded: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The shard filter: the shard's jobs whole (and their connectors), the others as id/enabled/connector only;
+    the DAGs are the ones the full snapshot gives."""
+    from muxly_provider.dag_factory.register import shard_of
+    from muxly_provider.dag_factory.specs import build_job_specs
+    from muxly_provider.db.snapshot import load_factory_snapshot
+
+    monkeypatch.setenv("AIRFLOW__MUXLY__DAG_FILE_SHARDS", "3")
+    with seeded.begin() as conn:  # a row written by plain SQL, never through Muxly
+        conn.execute(
+            text(
+                "INSERT INTO scheduler_jobs (id, name, job_type, schedule, connector_id, action_type, "
+                "action_params) VALUES ('plain_sql', 'p', 'cron', '0 1 * * *', 'c1', 'sync', '{}')"
+            )
+        )
+    full = load_factory_snapshot()
+    for shard in range(3):
+        mine = lambda job_id, s=shard: shard_of(job_id, 3) == s  # noqa: E731
+        part = load_factory_snapshot(jobs=mine)
+        whole = [r for r in part.rows("scheduler_jobs") if "schedule" in r]
+        stubs = [r for r in part.rows("scheduler_jobs") if "schedule" not in r]
+        assert sorted(r["id"] for r in whole) == sorted(j for j in [*JOBS, "plain_sql"] if mine(j))
+        assert all(set(r) == {"id", "enabled", "connector_id"} and not mine(r["id"]) for r in stubs)
+        assert len(whole) + len(stubs) == len(JOBS) + 1
+        assert build_job_specs(part, mine) == build_job_specs(full, mine)
+        assert set(_parse(shard=shard)) == {f"muxly__{j}" for j in [*JOBS, "plain_sql"] if mine(j)}
+
+
+def test_unchanged_rows_skip_validation_changed_rows_do_not(
+    seeded: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The last-good cache remembers digests of valid rows and DAGs; it only saves work, never hides a change."""
+    from muxly_provider.dag_factory import builder, specs
+    from muxly_provider.dag_factory.register import _cache_path
+
+    _cache_path(None).unlink(missing_ok=True)  # another test's parse of the same rows would be remembered
+    validated: list[str] = []
+    real_validate = specs._validate
+    monkeypatch.setattr(specs, "_validate", lambda t, r: (validated.append(r["id"]), real_validate(t, r)))
+    checked: list[bool] = []
+    real_build = builder.build_dag
+    monkeypatch.setattr(
+        builder,
+        "build_dag",
+        lambda s, validate=True: (checked.append(validate), real_build(s, validate=validate))[1],
+    )
+    first = _parse()
+    assert sorted(validated) == sorted([*JOBS, "c1"]) and checked == [True] * len(JOBS)
+    validated.clear()
+    checked.clear()
+    second = _parse()
+    assert validated == [] and checked == [False] * len(JOBS)
+    assert {k: _serialized(v) for k, v in first.items()} == {k: _serialized(v) for k, v in second.items()}
+    with seeded.begin() as conn:
+        conn.execute(text("UPDATE scheduler_jobs SET backoff_strategy = 'bogus' WHERE id = 'job_03'"))
+        conn.execute(text("UPDATE scheduler_jobs SET max_retries = 9 WHERE id = 'job_04'"))
+    checked.clear()
+    third = _parse()
+    assert sorted(validated) == ["job_03", "job_04"]
+    assert "muxly__job_03" not in third
+    assert third["muxly__job_04"].default_args["retries"] == 9
+    assert checked.count(True) == 1  # job_04's spec changed: its DAG is checked again
+
+
+def test_a_cache_of_other_code_is_not_trusted(seeded: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    from muxly_provider.dag_factory import specs
+    from muxly_provider.dag_factory.register import _cache_path
+
+    _parse()
+    path = _cache_path(None)
+    data = json.loads(path.read_text())
+    data["code"] = "another version"
+    path.write_text(json.dumps(data))
+    validated: list[str] = []
+    real_validate = specs._validate
+    monkeypatch.setattr(specs, "_validate", lambda t, r: (validated.append(r["id"]), real_validate(t, r)))
+    _parse()
+    assert sorted(validated) == sorted([*JOBS, "c1"])
