@@ -33,6 +33,7 @@ import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -263,10 +264,13 @@ def _seed(engine: Engine, api_url: str, bucket: str) -> None:
 
 SLOW_TABLE = """
 CREATE TABLE crash_rows (order_id TEXT NOT NULL, purchase_amount DOUBLE PRECISION);
+CREATE SEQUENCE crash_rows_written;
 CREATE FUNCTION crash_rows_slowly() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN PERFORM pg_sleep(0.04); RETURN NEW; END $$;
+BEGIN PERFORM pg_sleep(0.04); PERFORM nextval('crash_rows_written'); RETURN NEW; END $$;
 CREATE TRIGGER crash_rows_slowly BEFORE INSERT ON crash_rows FOR EACH ROW EXECUTE FUNCTION crash_rows_slowly();
 """
+"""The killed delivery's table: each row takes 40 ms, and a sequence (never rolled back) counts the rows
+written, also those of a transaction that is not committed yet."""
 
 
 def _redis_cleanup(queue: str) -> None:
@@ -452,3 +456,107 @@ def test_extract_and_delivery_on_different_workers(
     except BaseException:
         print(deployment.cluster.tails())
         raise
+
+
+def test_twenty_webhook_runs_at_once(deployment: Deployment) -> None:
+    """20 concurrent webhook deliveries: 20 runs spread over both workers, 20 successful execution rows."""
+    url = f"{deployment.api_url}/muxly/webhooks/celery-live"
+
+    def post(index: int) -> tuple[int, Any]:
+        body = json.dumps({"delivery": index}).encode()
+        request = urllib.request.Request(
+            url, method="POST", data=body, headers={"Content-Type": "application/json"}
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=60) as response:
+                return response.status, json.loads(response.read())
+        except urllib.error.HTTPError as error:
+            return error.code, error.read().decode(errors="replace")
+
+    try:
+        with ThreadPoolExecutor(max_workers=20) as pool:
+            answers = list(pool.map(post, range(20)))
+        assert [status for status, _ in answers] == [202] * 20, answers
+        run_ids = {str(answer["run_id"]) for _, answer in answers}
+        assert len(run_ids) == 20, answers
+
+        def all_finished() -> list[dict[str, Any]] | None:
+            rows = [r for r in deployment.executions("hook") if r["result"].get("run_id") in run_ids]
+            done = [r for r in rows if r["status"] in ("success", "failed")]
+            return rows if len(done) == 20 else None
+
+        rows = wait_until("20 webhook runs to finish", all_finished, 240, deployment.cluster, every=2)
+        assert len({r["id"] for r in rows}) == 20
+        assert {r["triggered_by"] for r in rows} == {"webhook"}
+        assert [r["status"] for r in rows] == ["success"] * 20, [r["result"] for r in rows]
+        assert {r["result"]["destinations"]["hook_file"]["delivered"] for r in rows} == {RECORDS}
+        hosts = {t["hostname"] for run_id in run_ids for t in deployment.tries("hook", run_id)}
+        assert hosts == set(WORKERS), hosts
+        assert len(deployment.s3_records("out/hook_file/")) == 20 * RECORDS
+    except BaseException:
+        print(deployment.cluster.tails())
+        raise
+
+
+def test_worker_killed_mid_delivery(deployment: Deployment) -> None:
+    """SIGKILL the worker of a database delivery half-way: the retry on the other worker delivers the rest.
+
+    Every record ends in the table and in the file exactly once; the execution row ends ``success`` with the
+    full counts. The killed worker is started again afterwards (a replaced machine).
+    """
+    from muxly_provider.dag_factory.naming import delivery_task_id
+
+    db_task = delivery_task_id("crash_db")
+    cluster = deployment.cluster
+    try:
+        run_id = deployment.trigger("crash")
+
+        def half_way() -> tuple[str, int] | None:
+            running = [
+                t["hostname"]
+                for t in deployment.tries("crash", run_id)
+                if t["task_id"] == db_task and t["state"] == "running" and t["hostname"]
+            ]
+            written = _rows_written(deployment)
+            return (running[0], written) if running and 30 <= written <= RECORDS - 60 else None
+
+        victim, written_before = wait_until(
+            "the database delivery half-way", half_way, 150, cluster, every=0.2
+        )
+        cluster.kill(victim)
+        written_at_kill = _rows_written(deployment)
+        assert written_before <= written_at_kill < RECORDS, (written_before, written_at_kill)
+
+        row = deployment.finished("crash", run_id, timeout=180)
+        tries = deployment.tries("crash", run_id)
+        assert row["status"] == "success", (row, tries)
+        hosts = [t["hostname"] for t in tries if t["task_id"] == db_task]
+        [survivor] = [w for w in WORKERS if w != victim]
+        assert hosts == [victim, survivor], tries  # try 1 on the killed worker, try 2 on the other one
+        result = row["result"]
+        assert result["records_in"] == RECORDS
+        assert result["destinations"]["crash_db"]["delivered"] == RECORDS, result
+        assert result["destinations"]["crash_file"]["delivered"] == RECORDS, result
+
+        # The first try's rows were written, then rolled back with its connection; the retry wrote all again.
+        assert _rows_written(deployment) >= RECORDS + written_at_kill
+        expected = sorted(r["order_id"] for r in sample_sales(RECORDS))
+        assert sorted(r[0] for r in deployment.table("SELECT order_id FROM crash_rows")) == expected
+        assert sorted(r["order_id"] for r in deployment.s3_records("out/crash_file/")) == expected
+    except BaseException:
+        print(cluster.tails())
+        raise
+    finally:
+        worker = [w for w in WORKERS if w not in cluster.processes]
+        for name in worker:
+            cluster.start(
+                name,
+                _worker_argv(name, deployment.env["AIRFLOW__OPERATORS__DEFAULT_QUEUE"]),
+                deployment.workers[name],
+            )
+
+
+def _rows_written(deployment: Deployment) -> int:
+    """Rows the killed delivery's table received so far, committed or not (its sequence)."""
+    [(written, called)] = deployment.table("SELECT last_value, is_called FROM crash_rows_written")
+    return int(written) if called else 0
