@@ -44,6 +44,21 @@ SHARED_SETTINGS: dict[str, str] = {
 """Settings with the same value on every machine, in the live test and in ``docker-compose.celery.yaml``."""
 
 
+SPEED_SETTINGS = {
+    # A lost worker's task is noticed after 10 s (Airflow's default is 300 s).
+    "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "10",
+    "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT_DETECTION_INTERVAL": "2",
+    "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "2",
+    "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
+    "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "5",
+    "AIRFLOW__TRIGGERER__TRIGGERER_HEALTH_CHECK_THRESHOLD": "60",
+    "AIRFLOW__API__WORKERS": "1",
+    "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
+}
+"""Only for the live test: faster detection and parsing on a small machine (the compose file keeps Airflow's
+defaults, and ``tests/unit/test_docker_compose.py`` checks it does)."""
+
+
 @dataclass(frozen=True)
 class Addresses:
     """Where the shared services of a deployment are, as seen from its machines."""

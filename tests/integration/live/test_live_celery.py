@@ -46,6 +46,7 @@ from tests.airflow_helpers import DAGS_DIR
 from tests.celery_cluster import (
     AIRFLOW,
     FILES_CONN_ID,
+    SPEED_SETTINGS,
     Addresses,
     Cluster,
     deployment_env,
@@ -62,19 +63,6 @@ REDIS_DB = 5
 RECORDS = 200
 WORKERS = ("worker-a", "worker-b")
 OUT_CONN_ID = "live_out"
-
-SPEED_SETTINGS = {
-    # A lost worker's task is noticed after 10 s (Airflow's default is 300 s).
-    "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "10",
-    "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT_DETECTION_INTERVAL": "2",
-    "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "2",
-    "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
-    "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "5",
-    "AIRFLOW__TRIGGERER__TRIGGERER_HEALTH_CHECK_THRESHOLD": "60",
-    "AIRFLOW__API__WORKERS": "1",
-    "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
-}
-"""Only for this test: faster detection and parsing on a small machine (the compose file keeps the defaults)."""
 
 
 def _services_or_skip() -> None:
