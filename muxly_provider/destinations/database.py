@@ -15,14 +15,24 @@ with no column is left out, and the task log says which (once).
 The target may not be Muxly's or Airflow's own database (by URL and by content, at the first batch:
 :func:`muxly_provider.security.databases.guard_engine`); such a run fails without retries.
 
-Every batch is one transaction, so a batch is either written or not at all (and a failed batch can go to the
-dead-letter store as a whole). With ``upsert_key`` a batch is an upsert (``ON CONFLICT ... DO UPDATE`` on
-PostgreSQL and SQLite, ``ON DUPLICATE KEY UPDATE`` on MariaDB/MySQL; the key needs a primary key or unique
-constraint): a re-run updates rows instead of duplicating them, and within a batch the last record of a key wins.
+One delivery is one transaction, committed by :meth:`DatabaseDestination.commit` (so a delivery task that is
+killed, or fails, leaves no row behind, and its retry writes each record once, in insert mode too); each batch
+runs inside a ``SAVEPOINT`` of it, so a batch the database refuses is rolled back alone and can go to the
+dead-letter store as a whole while the other batches stay. When the transaction itself is lost (the connection
+drops, the server restarts), the batches written before are rolled back with it: every later batch is refused,
+and the commit fails, so those records are counted ``lost`` (never ``delivered``) and the delivery task fails and
+is retried. On MariaDB/MySQL a ``CREATE``/``ALTER TABLE`` commits implicitly: a column that ``create_table`` adds
+in the middle of a delivery commits the rows before it. See ``docs/destinations.md`` ("Retries and
+exactly-once").
+
+With ``upsert_key`` a batch is an upsert (``ON CONFLICT ... DO UPDATE`` on PostgreSQL and SQLite, ``ON DUPLICATE
+KEY UPDATE`` on MariaDB/MySQL; the key needs a primary key or unique constraint): a re-run updates rows instead
+of duplicating them, and within a batch the last record of a key wins.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 from collections.abc import Sequence
@@ -68,6 +78,10 @@ class DatabaseDestination(MuxlyDestination):
         self._columns: list[str] | None = None  # the table's columns, once known
         self._statements: dict[tuple[str, ...], Statements] = {}
         self._dropped: set[str] = set()
+        self._conn: sa.Connection | None = None  # the delivery's connection and transaction, once opened
+        self._transaction: sa.RootTransaction | None = None
+        self._pending = 0  # records written in the open transaction
+        self._lost: str | None = None  # why the open transaction was lost (nothing more is written)
 
     # -- connection --------------------------------------------------------------------------------------
 
@@ -104,6 +118,8 @@ class DatabaseDestination(MuxlyDestination):
             from muxly_provider.security.databases import guard_engine
 
             engine = sa.create_engine(self._url(), pool_size=1)
+            if engine.dialect.name == "sqlite":
+                _sqlite_transactions(engine)
             field = "connection_string" if self.settings.connection_string else "conn_id"
             try:
                 self._engine = guard_engine(engine, field)
@@ -211,47 +227,139 @@ class DatabaseDestination(MuxlyDestination):
             values = [tuple(map(_value, row)) for row in values]
         return values
 
+    def _connection(self) -> sa.Connection:
+        """The delivery's connection, in its one transaction (opened at the first batch)."""
+        if self._conn is None:
+            conn = self.engine.connect()
+            try:
+                self._transaction = conn.begin()
+            except BaseException:
+                conn.close()
+                raise
+            self._conn = conn
+        return self._conn
+
+    def _usable(self) -> bool:
+        """Whether the delivery's transaction is still open on a live connection."""
+        conn, transaction = self._conn, self._transaction
+        return (
+            conn is not None
+            and not conn.invalidated
+            and not conn.closed
+            and transaction is not None
+            and transaction.is_active
+        )
+
+    def _write(self, conn: sa.Connection, rows: list[Record], wanted: list[str]) -> None:
+        """Write one batch inside a savepoint of the delivery's transaction (rolled back alone on error)."""
+        mysql = self.engine.dialect.name == "mysql"
+        if mysql:
+            # DDL commits implicitly on MariaDB/MySQL (and ends any savepoint): never inside one.
+            columns = self._ensure_table(conn, rows, wanted)
+        savepoint = conn.begin_nested()
+        try:
+            if not mysql:
+                columns = self._ensure_table(conn, rows, wanted)
+            statements = self._statements.get(tuple(columns))
+            if statements is None:
+                keys = [k for k in self.keys if k in columns]
+                statements = Statements(self.engine.dialect, self.qualified_table, columns, keys)
+                self._statements[tuple(columns)] = statements
+            values = self._values(rows, columns)
+            cursor = conn.connection.cursor()
+            try:
+                statements.run(cursor, values)
+            finally:
+                cursor.close()
+        except BaseException:
+            with contextlib.suppress(Exception):  # a lost connection cannot roll back: _usable() tells
+                savepoint.rollback()
+            raise
+        savepoint.commit()
+
     def write_batch(self, records: list[Record]) -> None:
-        """Insert (or upsert) the batch in one transaction."""
+        """Insert (or upsert) the batch inside the delivery's transaction (nothing is visible before commit)."""
         if not records:
             return
+        if self._lost is not None:
+            raise self.fail(f"not written: {self._lost}", retryable=False)
         rows, wanted = self._rows(records)
         if self.keys:
             rows = self._dedupe(rows)
         try:
-            with self.engine.begin() as conn:
-                columns = self._ensure_table(conn, rows, wanted)
-                statements = self._statements.get(tuple(columns))
-                if statements is None:
-                    keys = [k for k in self.keys if k in columns]
-                    statements = Statements(self.engine.dialect, self.qualified_table, columns, keys)
-                    self._statements[tuple(columns)] = statements
-                values = self._values(rows, columns)
-                cursor = conn.connection.cursor()
-                try:
-                    statements.run(cursor, values)
-                finally:
-                    cursor.close()
+            self._write(self._connection(), rows, wanted)
         except MuxlyDeliveryError:
+            self._columns = None  # the savepoint rolled back: look at the table again next time
             raise
         except Exception as exc:
-            self._columns = None  # the transaction rolled back: look at the table again next time
+            self._columns = None
             error = getattr(exc, "orig", None) or exc
+            message = self.describe(error).strip()
+            sqlite = self._engine is not None and self._engine.dialect.name == "sqlite"
+            if not self._usable():
+                if self._pending:
+                    self._lost = (
+                        f"the delivery's transaction was lost ({message}), and with it the {self._pending} "
+                        "records written before; the delivery task's retry writes them again"
+                    )
+                    raise self.fail(self._lost, retryable=False) from None
+                self.abort()  # nothing was written yet: the next try starts on a new connection
             retryable = type(error).__name__ in _RETRYABLE
-            if retryable and self.engine.dialect.name == "sqlite":
+            if retryable and sqlite:
                 # SQLite reports schema problems as OperationalError too: only a busy file is worth a retry.
                 retryable = any(word in str(error) for word in ("locked", "busy", "unable to open"))
-            raise self.fail(self.describe(error).strip(), retryable=retryable) from None
+            raise self.fail(message, retryable=retryable) from None
         self.delivered += len(records)
+        self._pending += len(records)
 
     def commit(self) -> list[str]:
-        """Every batch was committed as it came: close the connections."""
-        self.abort()
+        """Commit the delivery's transaction and close the connections.
+
+        :raises MuxlyDeliveryError: when the transaction was lost or the commit failed (nothing was written;
+            after a connection lost during the ``COMMIT`` itself, the outcome is unknown)
+        """
+        try:
+            if self._lost is not None:
+                raise self.fail(self._lost)
+            if self._transaction is not None:
+                try:
+                    self._transaction.commit()
+                except Exception as exc:
+                    error = getattr(exc, "orig", None) or exc
+                    raise self.fail(
+                        f"commit failed ({self.describe(error).strip()}); the {self._pending} records of this "
+                        "delivery are not counted as delivered"
+                    ) from None
+        finally:
+            self.abort()
         schema = f"{self.settings.schema_}." if self.settings.schema_ else ""
         return [f"table {schema}{self.settings.table}"]
 
     def abort(self) -> None:
-        """Close the connections."""
+        """Roll back what is not committed and close the connections."""
+        conn, self._conn, transaction, self._transaction = self._conn, None, self._transaction, None
+        self._pending = 0
+        self._lost = None
+        if transaction is not None and transaction.is_active:
+            with contextlib.suppress(Exception):
+                transaction.rollback()
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                conn.close()
         if self._engine is not None:
             self._engine.dispose()
             self._engine = None
+
+
+def _sqlite_transactions(engine: Engine) -> None:
+    """Let SQLAlchemy, not the ``sqlite3`` module, begin transactions, so that savepoints and DDL stay inside
+    the delivery's transaction (SQLAlchemy's documented recipe for pysqlite)."""
+    from sqlalchemy import event
+
+    @event.listens_for(engine, "connect")
+    def _no_implicit_transactions(dbapi_connection: Any, record: Any) -> None:
+        dbapi_connection.isolation_level = None
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn: sa.Connection) -> None:
+        conn.exec_driver_sql("BEGIN")

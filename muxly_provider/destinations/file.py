@@ -13,8 +13,9 @@ A local ``output_dir`` (relative, absolute or ``file://``) must resolve, links f
 files_root``, and ``file_prefix`` is a plain name (:mod:`muxly_provider.security.paths`): checked when the row
 is written, when the run starts and again before files are moved into place. ``output_dir`` may also be an
 object-storage URL (``s3://bucket/path``, ``gs://...``; credentials from ``conn_id``, an Airflow connection):
-files are written to a local temporary folder and uploaded on commit, one object per file, with the same
-deterministic names.
+files are written to a local temporary folder of the delivery task and uploaded on commit, one object per file,
+with the same deterministic names. Each upload is all or nothing (a killed or failed try leaves no partial
+object), and a retried delivery overwrites its objects and removes parts an earlier try wrote beyond its last.
 
 CSV: the header is the fields of the first batch; when a later record brings a new field, its column is added
 at the end and the file is rewritten once on commit with the full header (earlier rows get empty cells).
@@ -228,18 +229,27 @@ class FileDestination(MuxlyDestination):
         return [str(path) for path in finals]
 
     def _upload(self, finals: list[Path]) -> list[str]:
+        """Upload each finished file as one object (all or nothing per object: a killed or failed upload
+        leaves no partial object), then remove parts an earlier try wrote beyond this try's last part."""
         from airflow.sdk import ObjectStoragePath
 
+        conn_id = self.context.config.get("conn_id")
+        remote = str(self.remote)
+        folder = ObjectStoragePath(remote, conn_id=conn_id) if conn_id else ObjectStoragePath(remote)
         urls = []
         try:
+            folder.mkdir(parents=True, exist_ok=True)
             for temporary, final in zip(self.parts, finals, strict=True):
-                conn_id = self.context.config.get("conn_id")
-                url = f"{self.remote}/{final.name}"
-                target = ObjectStoragePath(url, conn_id=conn_id) if conn_id else ObjectStoragePath(url)
-                target.parent.mkdir(parents=True, exist_ok=True)
-                with open(temporary, "rb") as source, target.open("wb") as sink:  # type: ignore[no-untyped-call]
-                    shutil.copyfileobj(source, sink, 1024 * 1024)
+                target = folder / final.name
+                # put_file sends the whole file (one PUT, or a multipart upload completed only at its end and
+                # aborted on error), unlike a stream whose close on error would store what was written so far.
+                target.fs.put_file(str(temporary), target.path)
                 urls.append(str(target))
+            if self.max_bytes is not None:
+                names = {final.name for final in finals}
+                for stale in folder.glob(f"{self.stem}_*{self.suffix}"):
+                    if stale.name not in names:
+                        stale.unlink()
         except Exception as exc:
             raise self.fail(f"upload to {self.remote} failed ({self.describe(exc)})") from None
         finally:

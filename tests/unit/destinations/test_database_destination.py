@@ -86,6 +86,7 @@ def test_duplicate_keys_in_one_batch_keep_the_last(target_url: str) -> None:
     dest.write_batch(
         [{"k1": "a", "k2": 1, "v": 1}, {"k1": "a", "k2": 1, "v": 2}, {"k1": "b", "k2": 1, "v": 3}]
     )
+    dest.commit()
     rows = _rows(target_url, dest.settings.table, order="k1")
     assert [(r["k1"], r["v"]) for r in rows] == [("a", 2), ("b", 3)]
 
@@ -93,9 +94,11 @@ def test_duplicate_keys_in_one_batch_keep_the_last(target_url: str) -> None:
 def test_column_mapping_and_new_fields(target_url: str) -> None:
     dest = _dest(target_url, create_table=True, column_mapping={"order_id": "id", "customer": "who"})
     dest.write_batch([{"order_id": 1, "customer": "x", "ignored": True}])
+    dest.commit()
     plain = _dest(target_url, create_table=True)
     plain.write_batch([{"id": 1}])
     plain.write_batch([{"id": 2, "late": "field"}])
+    plain.commit()
     assert _rows(target_url, dest.settings.table) == [{"id": 1, "who": "x"}]
     assert _rows(target_url, plain.settings.table) == [{"id": 1, "late": None}, {"id": 2, "late": "field"}]
 
@@ -109,6 +112,7 @@ def test_existing_table_without_create_drops_unknown_fields(tmp_path: Path) -> N
     dest = _dest(url, table="orders", upsert_key="id")
     dest.write_batch([{"id": 1, "amount": 2.5, "extra": "x"}])
     dest.write_batch([{"id": 1, "amount": 3.5}])
+    dest.commit()
     assert _rows(url, "orders") == [{"id": 1, "amount": 3.5}]
 
 
@@ -143,3 +147,125 @@ def test_airflow_connection(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> 
     dest.write_batch([{"id": 1, "kind": "x"}])
     dest.commit()
     assert _rows(f"sqlite:///{path}", "events") == [{"id": 1, "kind": "x"}]
+
+
+def _create(url: str, table: str) -> None:
+    from muxly_provider.destinations.database_sql import normalize_url
+
+    engine = sa.create_engine(normalize_url(url))
+    with engine.begin() as conn:
+        conn.exec_driver_sql(f"CREATE TABLE {table} (id INTEGER PRIMARY KEY, name VARCHAR(20))")
+    engine.dispose()
+
+
+def _visible(url: str, table: str) -> list[dict[str, Any]]:
+    """The rows another session sees (none when it does not see the table either)."""
+    try:
+        return _rows(url, table)
+    except sa.exc.SQLAlchemyError:
+        return []
+
+
+@pytest.mark.parametrize("upsert", [False, True], ids=["insert", "upsert"])
+def test_one_delivery_is_one_transaction_nothing_shows_before_commit(target_url: str, upsert: bool) -> None:
+    keys = {"upsert_key": "id"} if upsert else {}
+    # A column added mid-delivery stays in the transaction, except on MariaDB where DDL commits implicitly.
+    late = {} if target_url.startswith("mysql") else {"late": "new column"}
+    batches = [[{"id": 1, "name": "a"}, {"id": 2, "name": "b"}], [{"id": 3, "name": "c", **late}]]
+    dest = _dest(target_url, create_table=True, **keys)
+    table = dest.settings.table
+    try:
+        for batch in batches:
+            dest.write_batch(batch)
+        assert _visible(target_url, table) == []
+    finally:
+        dest.abort()  # the delivery task failed (or was killed): nothing stays
+    assert _visible(target_url, table) == []
+
+    retry = _dest(target_url, table=table, create_table=True, **keys)
+    for batch in batches:
+        retry.write_batch(batch)
+    retry.commit()
+    assert [r["id"] for r in _rows(target_url, table)] == [1, 2, 3]
+
+
+def test_a_refused_batch_is_rolled_back_alone(target_url: str) -> None:
+    from muxly_provider.runtime.delivery import Delivery
+
+    table = f"t_{uuid.uuid4().hex[:8]}"
+    _create(target_url, table)
+    store = _ListStore()
+    ctx = DestinationContext(
+        "db", "DB", "database", {"connection_string": target_url, "table": table, "batch_size": 2}
+    )
+    delivery = Delivery({"db": ctx}, RUN, store)
+    # The second batch repeats id 2 (a primary-key violation in insert mode): refused, and only it.
+    delivery.send({"db": [{"id": 1, "name": "a"}, {"id": 2, "name": "b"}]})
+    delivery.send({"db": [{"id": 3, "name": "c"}, {"id": 2, "name": "again"}]})
+    delivery.send({"db": [{"id": 4, "name": "d"}]})
+    delivery.flush()
+    delivery.commit()
+    counts = delivery.outcomes["db"]
+    assert (counts.routed, counts.delivered, counts.dead_lettered, counts.lost) == (5, 3, 2, 0)
+    assert [r["id"] for r in _rows(target_url, table)] == [1, 2, 4]
+    assert [[r["id"] for r in letter.records] for letter in store.letters] == [[3, 2]]
+
+
+class _ListStore:
+    name = "list"
+
+    def __init__(self) -> None:
+        self.letters: list[Any] = []
+
+    def put(self, letter: Any) -> None:
+        self.letters.append(letter)
+
+    def resolve(self, destination_id: str, failed_batches: Any) -> int:
+        return 0
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("upsert", [False, True], ids=["insert", "upsert"])
+def test_a_connection_lost_mid_delivery_counts_nothing_delivered(postgres_url: str, upsert: bool) -> None:
+    """The server ends the delivery's connection between two batches: the batches before are rolled back with
+    the transaction, so they count as lost (never delivered), the later ones are dead-lettered unwritten, and
+    the delivery task's retry writes every record once."""
+    from muxly_provider.runtime.delivery import Delivery
+
+    url = postgres_url.replace("postgresql+psycopg2://", "postgresql://")
+    table = f"t_{uuid.uuid4().hex[:8]}"
+    config: dict[str, Any] = {"connection_string": url, "table": table, "create_table": True, "batch_size": 2}
+    if upsert:
+        config["upsert_key"] = "id"
+    ctx = DestinationContext("db", "DB", "database", config)
+    records = [{"id": i, "name": f"n{i}"} for i in range(1, 8)]
+    store = _ListStore()
+    delivery = Delivery({"db": ctx}, RUN, store)
+    delivery.send({"db": records[:4]})  # two batches written in the open transaction
+    admin = sa.create_engine(postgres_url)
+    with admin.begin() as conn:
+        ended = conn.execute(
+            sa.text(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        ).scalar()
+    admin.dispose()
+    assert ended == 1
+    delivery.send({"db": records[4:]})
+    delivery.flush()
+    delivery.commit()
+    counts = delivery.outcomes["db"]
+    assert counts.delivered == 0
+    assert (counts.routed, counts.lost, counts.dead_lettered) == (7, 4, 3)
+    assert "transaction was lost" in str(counts.error) and "4 records written before" in str(counts.error)
+    assert [len(letter.records) for letter in store.letters] == [2, 1]
+    with pytest.raises(sa.exc.ProgrammingError):
+        _rows(url, table)  # not even the table: it was created in the lost transaction
+
+    retry = Delivery({"db": ctx}, RUN, _ListStore())
+    retry.send({"db": records})
+    retry.flush()
+    retry.commit()
+    assert retry.outcomes["db"].delivered == 7 and retry.outcomes["db"].error is None
+    assert [r["id"] for r in _rows(url, table)] == list(range(1, 8))
