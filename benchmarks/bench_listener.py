@@ -30,6 +30,7 @@ import argparse
 import contextlib
 import json
 import os
+import shutil
 import signal
 import socket
 import statistics
@@ -323,6 +324,7 @@ class Bench:
                 self.process.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 os.killpg(self.process.pid, signal.SIGKILL)
+            self.log.close()
         with contextlib.suppress(Exception):
             self.engine.dispose()
         with self.admin.connect() as conn:
@@ -503,8 +505,15 @@ def main() -> None:
         missing = sum(r["runs"] - r["rows_right_after_reconcile"] for r in results)
         if missing:
             raise SystemExit(f"{missing} run(s) still without a right row after reconcile")
+        kept = False
+    except BaseException:
+        kept = True
+        print(f"AIRFLOW_HOME kept for its logs: {bench.home}", file=sys.stderr)
+        raise
     finally:
         bench.stop()
+        if not kept:
+            shutil.rmtree(bench.home, ignore_errors=True)
 
 
 if __name__ == "__main__":
