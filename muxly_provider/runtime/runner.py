@@ -137,7 +137,7 @@ def route_and_stage(
     """
     folder = staging.run_folder(run)
     staging.reset(folder)  # a retried extract starts over
-    folder.mkdir(parents=True, exist_ok=True)
+    staging.make_folder(folder)
     outcome = RouteOutcome()
     targets = dead_letter_targets(runtime) if stage_letters else {}
     regular = _regular_targets(runtime)

@@ -183,7 +183,7 @@ def probe() -> str:
     root = _root()
     path = root / ".muxly-probe" / f"{uuid.uuid4().hex}.json"
     with _errors("write", path):
-        path.parent.mkdir(parents=True, exist_ok=True)
+        make_folder(path.parent)
         with path.open("w") as handle:
             handle.write('{"probe": true}')
     with _errors("read", path), path.open("r") as handle:
@@ -219,6 +219,14 @@ def reset(folder: Any) -> None:
             folder.rmdir(recursive=True)
 
 
+def make_folder(folder: Any) -> None:
+    """Create a local folder; nothing on object storage, where keys need no folders (and where s3fs would
+    create a missing bucket: a mistyped ``staging_path`` must fail, not create one)."""
+    if (folder.protocol or "file") in {"file", "local"}:
+        with _errors("create", folder):
+            folder.mkdir(parents=True, exist_ok=True)
+
+
 def remove_file(path: Any) -> None:
     """Remove the file ``path`` when it exists."""
     with _errors("remove", path):
@@ -232,7 +240,7 @@ def write_batch(folder: Any, index: int, records: list[Record]) -> None:
     payload = gzip.compress(("\n".join(map(dumps, records)) + "\n").encode("utf-8"), compresslevel=1)
     path = folder / f"batch_{index:06d}.jsonl.gz"
     with _errors("write", path):
-        folder.mkdir(parents=True, exist_ok=True)
+        make_folder(folder)
         with path.open("wb") as handle:
             handle.write(payload)
 
@@ -258,7 +266,7 @@ def write_json(path: Any, data: Any) -> None:
     """Write a small JSON document (a manifest, a delivery result)."""
     text = json.dumps(data, sort_keys=True, default=str)
     with _errors("write", path):
-        path.parent.mkdir(parents=True, exist_ok=True)
+        make_folder(path.parent)
         with path.open("w") as handle:
             handle.write(text)
 

@@ -131,3 +131,27 @@ def test_an_unreachable_store_fails_extract_naming_the_staging_settings(
         "staging_path = 's3://down-bucket/staging'" in error and "staging_conn_id = 'muxly_s3_down'" in error
     )
     assert "EndpointConnectionError" in error
+
+
+def test_probe_round_trips_and_a_missing_bucket_fails_without_being_created(
+    moto_s3: MotoServer,  # noqa: F811
+    s3_staging: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from datetime import UTC, datetime
+
+    from muxly_provider.destinations.base import RunInfo
+    from muxly_provider.runtime import staging
+
+    assert staging.probe() == f"s3://{s3_staging}/staging"
+    assert list_keys(moto_s3.endpoint_url, s3_staging) == []  # the probe removed its object
+
+    monkeypatch.setenv("AIRFLOW__MUXLY__STAGING_PATH", "s3://muxly-no-such-bucket/staging")
+    run = RunInfo("muxly__j", "manual__1", "j", "c", datetime(2026, 1, 1, tzinfo=UTC))
+    with pytest.raises(staging.MuxlyStagingError) as caught:
+        staging.write_batch(staging.run_folder(run) / "shares" / "d", 0, [{"a": 1}])
+    message = str(caught.value)
+    assert "NoSuchBucket" in message or "does not exist" in message, message
+    assert "staging_path = 's3://muxly-no-such-bucket/staging'" in message
+    buckets = [b["Name"] for b in moto_s3.client().list_buckets()["Buckets"]]
+    assert "muxly-no-such-bucket" not in buckets
