@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from muxly_provider.config.auth import AuthConfig
 from muxly_provider.config.base import (
@@ -206,6 +206,28 @@ class HubSpotSettingsConfig(ConnectorSettingsConfig):
     api_base_url: UrlStr | None = None
 
 
+class WebhookSettingsConfig(StrictConfig):
+    """``webhook``: records pushed to Muxly, the body of the delivery that started the run (nothing to reach).
+
+    ``records_path`` is where the records are in the body (Muxly's path syntax, ``data.items`` or
+    ``$.batch['records']``); absent, the whole body. A job's ``data_spec.records_path`` overrides it.
+    """
+
+    records_path: NonEmptyStr | None = None
+
+    @field_validator("records_path")
+    @classmethod
+    def _a_path(cls, value: str | None) -> str | None:
+        if value is not None:
+            from muxly_provider.routing.paths import PathError, parse_path
+
+            try:
+                parse_path(value)
+            except PathError as exc:
+                raise ValueError(f"a path such as 'data.items' or '$.batch[0]' ({exc})") from None
+        return value
+
+
 class PluginSettingsConfig(BaseModel):
     """``plugin:<name>``: any JSON object, validated by the plugin."""
 
@@ -219,6 +241,7 @@ ConnectionSettingsConfig = (
     | BigQuerySettingsConfig
     | Ga4SettingsConfig
     | HubSpotSettingsConfig
+    | WebhookSettingsConfig
     | PluginSettingsConfig
 )
 """``connectors.connection_settings`` of any type (the row's ``connector_type`` selects the model)."""
@@ -230,6 +253,7 @@ CONNECTION_SETTINGS_MODELS: dict[str, type[BaseModel]] = {
     "bigquery": BigQuerySettingsConfig,
     "ga4": Ga4SettingsConfig,
     "hubspot": HubSpotSettingsConfig,
+    "webhook": WebhookSettingsConfig,
 }
 """The ``connection_settings`` model of each built-in ``connector_type``."""
 

@@ -28,6 +28,7 @@ _BUILTIN: dict[str, str] = {
     "bigquery": "muxly_provider.connectors.bigquery:BigQueryConnector",
     "ga4": "muxly_provider.connectors.ga4:Ga4Connector",
     "hubspot": "muxly_provider.connectors.hubspot:HubSpotConnector",
+    "webhook": "muxly_provider.connectors.webhook:WebhookConnector",
 }
 
 

@@ -33,9 +33,14 @@ class MuxlyJobOperator(BaseOperator):
 
     def execute(self, context: Any) -> dict[str, Any]:
         """Run the job; the returned summary (counts only, no data) becomes the task's XCom."""
+        from muxly_provider.connectors.webhook import with_run_payload
         from muxly_provider.runtime.runner import run_job
 
         job = prepare(self, context, self.job_id, mark_running=True)
+        # A webhook connector's records are the run's delivery (added after the templates were rendered).
+        data_spec = with_run_payload(
+            job.runtime.connector.connector_type, job.params.get("data_spec") or {}, context
+        )
         try:
             self.log.info(
                 "Running Muxly job %s (%s) with connector %s",
@@ -43,9 +48,7 @@ class MuxlyJobOperator(BaseOperator):
                 job.runtime.action_type,
                 job.runtime.connector.id,
             )
-            outcome = run_job(
-                job.runtime, job.run, job.params.get("data_spec") or {}, batch_size=self.batch_size
-            )
+            outcome = run_job(job.runtime, job.run, data_spec, batch_size=self.batch_size)
         except Exception as exc:
             job.record(result={"error": describe_error(exc)})
             raise

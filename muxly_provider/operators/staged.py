@@ -70,18 +70,20 @@ class MuxlyExtractOperator(BaseOperator):
     def execute(self, context: Any) -> dict[str, Any]:
         """Stage the shares; record ``records_in``, the router's counts and ``skipped_disabled``."""
         from muxly_provider.connectors.registry import get_connector_class
+        from muxly_provider.connectors.webhook import with_run_payload
         from muxly_provider.destinations.dead_letter import TableDeadLetterStore
         from muxly_provider.runtime.runner import route_and_stage
 
         job = prepare(self, context, self.job_id, mark_running=True)
-        connector = get_connector_class(job.runtime.connector.connector_type)(
-            job.runtime.connector, batch_size=self.batch_size
-        )
+        connector_type = job.runtime.connector.connector_type
+        connector = get_connector_class(connector_type)(job.runtime.connector, batch_size=self.batch_size)
+        # A webhook connector's records are the run's delivery (added after the templates were rendered).
+        data_spec = with_run_payload(connector_type, job.params.get("data_spec") or {}, context)
         try:
             manifest, routing = route_and_stage(
                 job.runtime,
                 job.run,
-                connector.fetch(job.params.get("data_spec") or {}),
+                connector.fetch(data_spec),
                 stage_letters=self.dead_letters_task,
             )
         except Exception as exc:
