@@ -40,6 +40,8 @@ from muxly_provider.security.errors import MuxlyConfinementError
 from muxly_provider.security.paths import check_file_name, ensure_inside, is_remote, local_path
 
 _STAMPS = {"daily": "%Y%m%d", "hourly": "%Y%m%d_%H"}
+_BUCKET_STORES = frozenset({"s3", "s3a", "s3n", "gs", "gcs"})
+"""Object stores whose keys need no folders."""
 
 
 def _json_default(value: Any) -> str:
@@ -238,7 +240,8 @@ class FileDestination(MuxlyDestination):
         folder = ObjectStoragePath(remote, conn_id=conn_id) if conn_id else ObjectStoragePath(remote)
         urls = []
         try:
-            folder.mkdir(parents=True, exist_ok=True)
+            if folder.protocol not in _BUCKET_STORES:  # there mkdir would create a missing (mistyped) bucket
+                folder.mkdir(parents=True, exist_ok=True)
             for temporary, final in zip(self.parts, finals, strict=True):
                 target = folder / final.name
                 # put_file sends the whole file (one PUT, or a multipart upload completed only at its end and
