@@ -32,6 +32,7 @@ import functools
 import gzip
 import importlib
 import json
+import os
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -61,7 +62,9 @@ def _settings() -> tuple[str, str | None]:
     from muxly_provider import settings
 
     location = settings.staging_path()
-    return (location if "://" in location else "file://" + location), settings.staging_conn_id()
+    if "://" not in location:  # a local folder (made absolute: "file://" + a relative path names a host)
+        location = "file://" + os.path.abspath(os.path.expanduser(location))
+    return location, settings.staging_conn_id()
 
 
 def _describe_setting(location: str, conn_id: str | None) -> str:

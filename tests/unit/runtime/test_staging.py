@@ -94,3 +94,17 @@ def test_a_staging_connection_that_does_not_exist_is_named(monkeypatch: pytest.M
     # Without this check the S3 filesystem silently falls back to anonymous access on AWS.
     with pytest.raises(MuxlyStagingError, match="staging_conn_id = 'no_such_staging_conn': no such Airflow"):
         staging.run_folder(RUN)
+
+
+def test_a_relative_local_staging_path_is_made_absolute(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("AIRFLOW__MUXLY__STAGING_PATH", "relative/staging")
+    monkeypatch.delenv("AIRFLOW__MUXLY__STAGING_CONN_ID", raising=False)
+    uri = staging.run_uri(RUN)
+    assert uri == f"file://{tmp_path}/relative/staging/muxly__job/{RUN.run_key}"
+    staging.write_batch(staging.open_run(uri), 0, [{"a": 1}])
+    assert (
+        tmp_path / "relative" / "staging" / "muxly__job" / RUN.run_key / "batch_000000.jsonl.gz"
+    ).is_file()
