@@ -234,7 +234,13 @@ def test_a_connection_lost_mid_delivery_counts_nothing_delivered(postgres_url: s
 
     url = postgres_url.replace("postgresql+psycopg2://", "postgresql://")
     table = f"t_{uuid.uuid4().hex[:8]}"
-    config: dict[str, Any] = {"connection_string": url, "table": table, "create_table": True, "batch_size": 2}
+    name = f"muxly-test-{table}"  # only this delivery's connection is ended, not other tests' pooled ones
+    config: dict[str, Any] = {
+        "connection_string": f"{url}?application_name={name}",
+        "table": table,
+        "create_table": True,
+        "batch_size": 2,
+    }
     if upsert:
         config["upsert_key"] = "id"
     ctx = DestinationContext("db", "DB", "database", config)
@@ -246,9 +252,9 @@ def test_a_connection_lost_mid_delivery_counts_nothing_delivered(postgres_url: s
     with admin.begin() as conn:
         ended = conn.execute(
             sa.text(
-                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
-            )
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = :name"
+            ),
+            {"name": name},
         ).scalar()
     admin.dispose()
     assert ended == 1
