@@ -82,6 +82,7 @@ class DatabaseDestination(MuxlyDestination):
         self._transaction: sa.RootTransaction | None = None
         self._pending = 0  # records written in the open transaction
         self._lost: str | None = None  # why the open transaction was lost (nothing more is written)
+        self._broken = False  # a savepoint could not be rolled back: the transaction cannot be trusted
 
     # -- connection --------------------------------------------------------------------------------------
 
@@ -243,7 +244,8 @@ class DatabaseDestination(MuxlyDestination):
         """Whether the delivery's transaction is still open on a live connection."""
         conn, transaction = self._conn, self._transaction
         return (
-            conn is not None
+            not self._broken
+            and conn is not None
             and not conn.invalidated
             and not conn.closed
             and transaction is not None
@@ -272,10 +274,26 @@ class DatabaseDestination(MuxlyDestination):
             finally:
                 cursor.close()
         except BaseException:
-            with contextlib.suppress(Exception):  # a lost connection cannot roll back: _usable() tells
+            try:
                 savepoint.rollback()
+            except Exception:  # a lost connection, or a transaction the server aborted: no batch is safe now
+                self._broken = True
             raise
         savepoint.commit()
+
+    def _transaction_lost(self, message: str) -> bool:
+        """After a failed batch: whether the delivery's transaction, with rows in it, is gone (then remember
+        why). A transaction with no rows yet is simply closed, so that the next try opens a new one."""
+        if self._usable():
+            return False
+        if not self._pending:
+            self.abort()
+            return False
+        self._lost = (
+            f"the delivery's transaction was lost ({message}), and with it the {self._pending} records "
+            "written before; the delivery task's retry writes them again"
+        )
+        return True
 
     def write_batch(self, records: list[Record]) -> None:
         """Insert (or upsert) the batch inside the delivery's transaction (nothing is visible before commit)."""
@@ -288,22 +306,18 @@ class DatabaseDestination(MuxlyDestination):
             rows = self._dedupe(rows)
         try:
             self._write(self._connection(), rows, wanted)
-        except MuxlyDeliveryError:
+        except MuxlyDeliveryError as exc:
             self._columns = None  # the savepoint rolled back: look at the table again next time
+            if self._transaction_lost(str(exc)):
+                raise self.fail(str(self._lost), retryable=False) from None
             raise
         except Exception as exc:
             self._columns = None
             error = getattr(exc, "orig", None) or exc
             message = self.describe(error).strip()
             sqlite = self._engine is not None and self._engine.dialect.name == "sqlite"
-            if not self._usable():
-                if self._pending:
-                    self._lost = (
-                        f"the delivery's transaction was lost ({message}), and with it the {self._pending} "
-                        "records written before; the delivery task's retry writes them again"
-                    )
-                    raise self.fail(self._lost, retryable=False) from None
-                self.abort()  # nothing was written yet: the next try starts on a new connection
+            if self._transaction_lost(message):
+                raise self.fail(str(self._lost), retryable=False) from None
             retryable = type(error).__name__ in _RETRYABLE
             if retryable and sqlite:
                 # SQLite reports schema problems as OperationalError too: only a busy file is worth a retry.
@@ -319,6 +333,8 @@ class DatabaseDestination(MuxlyDestination):
             after a connection lost during the ``COMMIT`` itself, the outcome is unknown)
         """
         try:
+            if self._lost is None and self._conn is not None:
+                self._transaction_lost("the connection is no longer usable")
             if self._lost is not None:
                 raise self.fail(self._lost)
             if self._transaction is not None:
@@ -340,6 +356,7 @@ class DatabaseDestination(MuxlyDestination):
         conn, self._conn, transaction, self._transaction = self._conn, None, self._transaction, None
         self._pending = 0
         self._lost = None
+        self._broken = False
         if transaction is not None and transaction.is_active:
             with contextlib.suppress(Exception):
                 transaction.rollback()

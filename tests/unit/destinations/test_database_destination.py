@@ -275,3 +275,60 @@ def test_a_connection_lost_mid_delivery_counts_nothing_delivered(postgres_url: s
     retry.commit()
     assert retry.outcomes["db"].delivered == 7 and retry.outcomes["db"].error is None
     assert [r["id"] for r in _rows(url, table)] == list(range(1, 8))
+
+
+@pytest.mark.postgres
+def test_a_connection_lost_inside_a_batch_counts_nothing_delivered(postgres_url: str) -> None:
+    """The server ends the connection while a batch's INSERT runs (a trigger makes it slow): the batch's
+    savepoint cannot be rolled back, and the batch before it is rolled back with the transaction."""
+    import threading
+
+    from muxly_provider.runtime.delivery import Delivery
+
+    url = postgres_url.replace("postgresql+psycopg2://", "postgresql://")
+    table = f"t_{uuid.uuid4().hex[:8]}"
+    name = f"muxly-test-{table}"
+    admin = sa.create_engine(postgres_url)
+    with admin.begin() as conn:
+        conn.exec_driver_sql(f"CREATE TABLE {table} (id BIGINT, name TEXT)")
+        conn.exec_driver_sql(
+            f"CREATE FUNCTION {table}_slow() RETURNS trigger AS $$ BEGIN "
+            "IF NEW.name = 'slow' THEN PERFORM pg_sleep(5); END IF; RETURN NEW; END $$ LANGUAGE plpgsql"
+        )
+        conn.exec_driver_sql(
+            f"CREATE TRIGGER {table}_slow BEFORE INSERT ON {table} FOR EACH ROW EXECUTE FUNCTION {table}_slow()"
+        )
+
+    def terminate() -> None:
+        with admin.begin() as conn:
+            for _ in range(100):
+                ended = conn.execute(
+                    sa.text(
+                        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                        "WHERE application_name = :name AND wait_event = 'PgSleep'"
+                    ),
+                    {"name": name},
+                ).scalar()
+                if ended:
+                    return
+                conn.exec_driver_sql("SELECT pg_sleep(0.05)")
+
+    ctx = DestinationContext(
+        "db",
+        "DB",
+        "database",
+        {"connection_string": f"{url}?application_name={name}", "table": table, "batch_size": 2},
+    )
+    delivery = Delivery({"db": ctx}, RUN, _ListStore())
+    delivery.send({"db": [{"id": 1, "name": "a"}, {"id": 2, "name": "b"}]})
+    killer = threading.Thread(target=terminate)
+    killer.start()
+    delivery.send({"db": [{"id": 3, "name": "slow"}, {"id": 4, "name": "d"}]})
+    killer.join()
+    delivery.flush()
+    delivery.commit()
+    counts = delivery.outcomes["db"]
+    assert (counts.routed, counts.delivered, counts.lost, counts.dead_lettered) == (4, 0, 2, 2)
+    assert "transaction was lost" in str(counts.error)
+    assert _rows(url, table) == []
+    admin.dispose()
