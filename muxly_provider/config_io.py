@@ -164,7 +164,9 @@ def _references(table: str, spec: Any) -> Iterator[tuple[str, str, str]]:
         "webhook_triggers": (("job_id", "scheduler_jobs"),),
     }
     for column, target in simple.get(table, ()):
-        yield column, target, str(getattr(spec, column))
+        value = getattr(spec, column)
+        if value is not None:  # a webhook trigger without a job (sensor-only or asset-only)
+            yield column, target, str(value)
     if isinstance(spec, RouteRowSpec):
         handling = spec.error_handling
         for name in ("default_destination_id", "dead_letter_destination_id"):

@@ -21,7 +21,7 @@ import threading
 import time
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Engine, delete, insert
+from sqlalchemy import Connection, Engine, delete, insert
 from sqlalchemy.exc import IntegrityError
 
 from muxly_provider.db.models import metadata
@@ -70,17 +70,26 @@ def claim(engine: Engine, trigger_id: str, replay_key: str) -> bool:
     :param trigger_id: the webhook trigger's id
     :param replay_key: :func:`muxly_replay_key` or :func:`github_replay_key`
     """
+    try:
+        with engine.begin() as conn:
+            claim_in(conn, trigger_id, replay_key)
+    except IntegrityError:
+        return False
+    _maybe_prune(engine, _now() - timedelta(seconds=window_seconds()))
+    return True
+
+
+def claim_in(conn: Connection, trigger_id: str, replay_key: str) -> None:
+    """Record a delivery inside the caller's transaction (with what else it stores, e.g. the event).
+
+    :raises IntegrityError: when the same key was already accepted within the window (a replay); the caller's
+        transaction is then unusable and must be rolled back
+    """
     now = _now()
     cutoff = now - timedelta(seconds=window_seconds())
     same = (_TABLE.c.trigger_id == trigger_id) & (_TABLE.c.replay_key == replay_key)
-    try:
-        with engine.begin() as conn:
-            conn.execute(delete(_TABLE).where(same, _TABLE.c.received_at <= cutoff))  # an expired sighting
-            conn.execute(insert(_TABLE).values(trigger_id=trigger_id, replay_key=replay_key, received_at=now))
-    except IntegrityError:
-        return False
-    _maybe_prune(engine, cutoff)
-    return True
+    conn.execute(delete(_TABLE).where(same, _TABLE.c.received_at <= cutoff))  # an expired sighting
+    conn.execute(insert(_TABLE).values(trigger_id=trigger_id, replay_key=replay_key, received_at=now))
 
 
 def release(engine: Engine, trigger_id: str, replay_key: str) -> None:

@@ -1,15 +1,21 @@
-"""``POST /muxly/webhooks/{endpoint_path}``: signed deliveries that start a run of the trigger's job.
+"""``POST /muxly/webhooks/{endpoint_path}``: signed deliveries, kept as events, that may start a run.
 
 Protocol (SPEC §2): with a ``secret_key`` the request carries ``X-Muxly-Timestamp`` (unix seconds, within 300 s
 of now) and ``X-Muxly-Signature: sha256=<hex>`` = HMAC-SHA256(secret, timestamp + "." + raw body); GitHub's
 ``X-Hub-Signature-256`` (HMAC of the raw body) is accepted too. Signatures are compared in constant time. The
 replay key is a digest of the signed bytes (timestamp and body, or the body for GitHub; never the unsigned
-``X-GitHub-Delivery``), recorded in ``webhook_deliveries`` before the run is created: a replayed delivery is
-rejected without starting anything (see :mod:`muxly_provider.api.webhook_replays`).
+``X-GitHub-Delivery``), recorded in ``webhook_deliveries`` before anything else: a replayed delivery is
+rejected without starting or storing anything (see :mod:`muxly_provider.api.webhook_replays`).
 
-Answers: 202 with the run id and execution id; 401 bad or missing signature (or a replay); 404 unknown or
-disabled endpoint; 409 paused or broken job DAG; 413 body over ``[muxly] webhook_max_body_bytes``; 422 a body
-that is not JSON or nests more than 64 levels deep.
+Every valid delivery is stored in ``webhook_events`` (see :mod:`muxly_provider.webhook_events`), where waiting
+sensors and event triggers find it. A trigger row with a ``job_id`` also starts a run of that job (the JSON body
+in ``conf["payload"]``), and its event is stored once the run exists (with its run id); a row without a job (a
+sensor-only endpoint) stores the event in the same transaction as the replay key.
+
+Answers: 202 with ``event_id`` and, when a run started, ``dag_id``, ``run_id`` and ``execution_id``; 401 bad or
+missing signature (or a replay); 404 unknown or disabled endpoint; 409 paused or broken job DAG (nothing
+stored: the sender's retry is the delivery); 413 body over ``[muxly] webhook_max_body_bytes``; 422 a body that
+is not JSON or nests more than 64 levels deep.
 """
 
 from __future__ import annotations
@@ -126,7 +132,37 @@ def _trigger_and_secret(endpoint_path: str) -> tuple[dict[str, Any], str | None]
     return trigger, decrypt_secret(secret) if secret else None
 
 
-def _start_run(trigger: dict[str, Any], payload: Any, replay_key: str | None) -> dict[str, str]:
+def _store_without_run(trigger: dict[str, Any], payload: Any, replay_key: str | None) -> dict[str, Any]:
+    """Store the delivery of a trigger without a job: replay key and event in one transaction."""
+    from sqlalchemy.exc import IntegrityError
+
+    from muxly_provider import webhook_events
+    from muxly_provider.db.engine import get_engine
+
+    engine = get_engine()
+    trigger_id = str(trigger["id"])
+    try:
+        with engine.begin() as conn:
+            if replay_key is not None:
+                webhook_replays.claim_in(conn, trigger_id, replay_key)
+            event_id = webhook_events.insert_event(
+                conn,
+                trigger_id=trigger_id,
+                endpoint_path=str(trigger["endpoint_path"]),
+                payload=payload,
+                replay_key=replay_key,
+            )
+    except IntegrityError:
+        if replay_key is None:
+            raise
+        raise MuxlyHTTPError(401, "replayed_delivery", "this delivery was already received") from None
+    webhook_events.maybe_prune(engine)
+    return {"event_id": event_id}
+
+
+def _start_run(trigger: dict[str, Any], payload: Any, replay_key: str | None) -> dict[str, Any]:
+    """Start a run of the trigger's job, then store the delivery with the run's id."""
+    from muxly_provider import webhook_events
     from muxly_provider.db.engine import get_engine
     from muxly_provider.executions.trigger import JobTriggerError, trigger_job_run
 
@@ -141,14 +177,37 @@ def _start_run(trigger: dict[str, Any], payload: Any, replay_key: str | None) ->
         if isinstance(exc, JobTriggerError):
             raise MuxlyHTTPError(exc.status_code, exc.code, exc.message) from exc
         raise
-    return {"dag_id": run.dag_id, "run_id": run.run_id, "execution_id": run.execution_id}
+    event_id = webhook_events.record_event(
+        get_engine(),
+        trigger_id=trigger_id,
+        endpoint_path=str(trigger["endpoint_path"]),
+        payload=payload,
+        replay_key=replay_key,
+        run_id=run.run_id,
+    )
+    return {
+        "dag_id": run.dag_id,
+        "run_id": run.run_id,
+        "execution_id": run.execution_id,
+        "event_id": event_id,
+    }
+
+
+def accept_delivery(trigger: dict[str, Any], payload: Any, replay_key: str | None) -> dict[str, Any]:
+    """Store a verified delivery and start the trigger's job if it has one; the 202 answer's body."""
+    if trigger.get("job_id"):
+        return _start_run(trigger, payload, replay_key)
+    return _store_without_run(trigger, payload, replay_key)
 
 
 _ERROR = {
     "content": {"application/json": {"example": {"error": {"code": "...", "message": "...", "details": {}}}}}
 }
 RESPONSES: dict[int | str, dict[str, Any]] = {
-    202: {"description": "The run was created: dag_id, run_id and execution_id"},
+    202: {
+        "description": "The delivery was stored (event_id) and, for a trigger with a job, its run created "
+        "(dag_id, run_id, execution_id)"
+    },
     401: {"description": "Bad, missing or stale signature, or a replayed delivery", **_ERROR},
     404: {"description": "Unknown or disabled endpoint", **_ERROR},
     409: {"description": "The job's DAG is paused, broken or not parsed yet", **_ERROR},
@@ -160,16 +219,16 @@ RESPONSES: dict[int | str, dict[str, Any]] = {
 @router.post(
     "/webhooks/{endpoint_path:path}",
     status_code=202,
-    summary="Start a job run from a webhook",
+    summary="Receive a webhook delivery (store it, start the trigger's job)",
     responses=RESPONSES,
 )
 async def receive_webhook(endpoint_path: str, request: Request) -> JSONResponse:
-    """Verify a delivery and start a run of the trigger's job with the JSON body in ``conf["payload"]``."""
+    """Verify a delivery, store it for sensors and start the trigger's job (JSON body in ``conf["payload"]``)."""
     from muxly_provider import settings
 
     body = await _read_body(request, settings.webhook_max_body_bytes())
     trigger, secret = await run_in_threadpool(_trigger_and_secret, endpoint_path)
     replay_key = verify_signature(secret, request.headers, body) if secret else None
     payload = parse_payload(body)
-    started = await run_in_threadpool(_start_run, trigger, payload, replay_key)
-    return JSONResponse(started, status_code=202)
+    accepted = await run_in_threadpool(accept_delivery, trigger, payload, replay_key)
+    return JSONResponse(accepted, status_code=202)

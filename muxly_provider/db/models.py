@@ -196,17 +196,22 @@ class JobExecution(Base):
 
 
 class WebhookTrigger(Base):
-    """A webhook endpoint that starts a job (``secret_key`` checks the HMAC signature)."""
+    """A webhook endpoint (``secret_key`` checks the HMAC signature).
+
+    A delivery starts a run of ``job_id`` when set, creates an event of the asset ``asset_uri`` when set, and is
+    always kept in ``webhook_events`` for sensors; a row with neither is a sensor-only endpoint.
+    """
 
     __tablename__ = "webhook_triggers"
 
     id: Mapped[str] = mapped_column(Text, primary_key=True)
-    job_id: Mapped[str] = mapped_column(Text, _fk("scheduler_jobs.id"), nullable=False)
+    job_id: Mapped[str | None] = mapped_column(Text, _fk("scheduler_jobs.id"), nullable=True)
     endpoint_path: Mapped[str] = mapped_column(Text, nullable=False)
     secret_key: Mapped[str | None] = mapped_column(Text, nullable=True)
     enabled: Mapped[bool] = _enabled()
     created_at: Mapped[datetime] = _created()
     updated_at: Mapped[datetime] = _updated()
+    asset_uri: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
 class User(Base):
@@ -379,3 +384,37 @@ class MachineSettings(Base):
     fingerprint: Mapped[str] = mapped_column(Text, nullable=False)
     settings: Mapped[str] = mapped_column(Text, nullable=False)
     updated_at: Mapped[datetime] = _created()
+
+
+class WebhookEvent(Base):
+    """A valid delivery of a webhook trigger, kept for sensors and event triggers (see
+    :mod:`muxly_provider.webhook_events`); ``payload`` is the JSON body as text (``NULL`` for an empty body),
+    pruned after ``[muxly] webhook_event_retention_seconds``."""
+
+    __tablename__ = "webhook_events"
+    __table_args__ = (
+        Index("idx_webhook_events_endpoint_received", "endpoint_path", "received_at"),
+        Index("idx_webhook_events_received_at", "received_at"),
+    )
+
+    id: Mapped[str] = mapped_column(Text, primary_key=True)
+    trigger_id: Mapped[str] = mapped_column(Text, _fk("webhook_triggers.id"), nullable=False)
+    endpoint_path: Mapped[str] = mapped_column(Text, nullable=False)
+    received_at: Mapped[datetime] = _created()
+    payload: Mapped[str | None] = mapped_column(Text, nullable=True)
+    replay_key: Mapped[str | None] = mapped_column(Text, nullable=True)
+    run_id: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class WebhookEventClaim(Base):
+    """A delivery consumed by one waiting consumer (a sensor's endpoint and condition, an event trigger).
+
+    The primary key makes the claim an INSERT that fails for every second consumer with the same key.
+    """
+
+    __tablename__ = "webhook_event_claims"
+
+    event_id: Mapped[str] = mapped_column(Text, _fk("webhook_events.id"), primary_key=True)
+    consumer_key: Mapped[str] = mapped_column(Text, primary_key=True)
+    claimed_at: Mapped[datetime] = _created()
+    claimed_by: Mapped[str | None] = mapped_column(Text, nullable=True)

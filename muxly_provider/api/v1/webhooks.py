@@ -1,4 +1,8 @@
-"""``/webhooks``: webhook triggers of jobs (``secret_key`` is write-only; the URL is ``/muxly/webhooks/<path>``)."""
+"""``/webhooks``: webhook triggers (``secret_key`` is write-only; the URL is ``/muxly/webhooks/<path>``).
+
+A trigger names a job to run (``job_id``), an asset to create events of (``asset_uri``), both, or neither (a
+sensor-only endpoint: deliveries are only kept for sensors and event triggers).
+"""
 
 from __future__ import annotations
 
@@ -21,33 +25,40 @@ KIND = "webhook trigger"
 router = APIRouter(prefix="/webhooks", tags=["webhook triggers"])
 
 
+_JOB_ID = "The job a delivery starts; null: none (sensor-only or asset-only endpoint)"
+_ASSET_URI = "The asset a delivery creates an event of (e.g. 's3://bucket/orders'); null: none"
+
+
 class WebhookTriggerCreateRequest(StrictRequest):
     """A new webhook trigger; with ``secret_key`` deliveries must be signed (HMAC-SHA256)."""
 
     id: Id | None = None
-    job_id: str = Field(min_length=1, max_length=200)
+    job_id: str | None = Field(default=None, min_length=1, max_length=200, description=_JOB_ID)
     endpoint_path: str = Field(min_length=1, max_length=200, description="e.g. 'orders/created'")
     secret_key: str | None = Field(default=None, max_length=1000)
     enabled: bool = True
+    asset_uri: str | None = Field(default=None, min_length=1, max_length=1500, description=_ASSET_URI)
 
 
 class WebhookTriggerUpdateRequest(StrictRequest):
     """Changes to a webhook trigger; ``"***"`` keeps the stored secret, ``null`` removes it."""
 
-    job_id: str | None = Field(default=None, min_length=1, max_length=200)
+    job_id: str | None = Field(default=None, min_length=1, max_length=200, description=_JOB_ID)
     endpoint_path: str | None = Field(default=None, min_length=1, max_length=200)
     secret_key: str | None = Field(default=None, max_length=1000)
     enabled: bool | None = None
+    asset_uri: str | None = Field(default=None, min_length=1, max_length=1500, description=_ASSET_URI)
 
 
 class WebhookTriggerResponse(Timestamps):
     """A webhook trigger as the API shows it (``secret_key`` as ``"***"`` when set)."""
 
     id: str
-    job_id: str
+    job_id: str | None
     endpoint_path: str
     secret_key: str | None
     enabled: bool
+    asset_uri: str | None = None
     url_path: str = Field(description="The path to POST deliveries to")
 
 

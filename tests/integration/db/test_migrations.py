@@ -36,7 +36,14 @@ SEED_AND_JOIN_TABLES = {
 }
 """The 15 tables of the seed plus the two join tables of SPEC §1."""
 
-EXTRA_TABLES = {"dead_letters", "login_failures", "webhook_deliveries", "machine_settings"}
+EXTRA_TABLES = {
+    "dead_letters",
+    "login_failures",
+    "webhook_deliveries",
+    "machine_settings",
+    "webhook_events",
+    "webhook_event_claims",
+}
 """Additional tables Muxly needs (SPEC §1: in the same schema, created by a migration)."""
 
 MUXLY_TABLES = SEED_AND_JOIN_TABLES | EXTRA_TABLES
