@@ -17,6 +17,7 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", f"sqlite:///{tmp_path / 'airflow.db'}")
     monkeypatch.delenv("AIRFLOW__MUXLY__SQL_ALCHEMY_CONN", raising=False)
     monkeypatch.setenv("AIRFLOW__CORE__EXECUTOR", "LocalExecutor")
+    settings._airflow_url_for.cache_clear()  # looked up once per process; a test is a new "process"
     return tmp_path
 
 

@@ -48,12 +48,14 @@ def test_a_database_setting_that_cannot_work_fails_at_once() -> None:
 def test_a_task_fails_with_the_setting_message(tmp_path: object, monkeypatch: pytest.MonkeyPatch) -> None:
     from types import SimpleNamespace
 
+    from muxly_provider import settings
     from muxly_provider.exceptions import MuxlyDatabaseSettingError
     from muxly_provider.operators.job import prepare
 
     monkeypatch.setenv("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", "airflow-db-not-allowed:///")
     monkeypatch.setenv("AIRFLOW__CORE__EXECUTOR", "CeleryExecutor")  # what a Celery worker knows
     monkeypatch.delenv("AIRFLOW__MUXLY__SQL_ALCHEMY_CONN")
+    settings._airflow_url_for.cache_clear()
     dag_run = SimpleNamespace(dag_id="muxly_j", run_id="r1", logical_date=None, start_date=None)
 
     with pytest.raises(MuxlyDatabaseSettingError, match=r"set \[muxly\] sql_alchemy_conn"):
