@@ -284,3 +284,28 @@ def test_a_signed_delivery_ends_as_records_in_a_file_destination(
         ).all()
     finished = [json.loads(r.result) for r in rows if r.status == "success"]
     assert len(finished) == 1 and finished[0]["records_in"] == 3 and finished[0]["delivered"] == 5
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_the_body_a_wait_for_webhook_task_returns_wins_over_conf(
+    muxly_engine: Engine, tmp_path: Path
+) -> None:
+    """A DAG with a ``wait_for_webhook`` task before ``extract`` (as ``action_params.wait_for_webhook`` builds
+    it): the body that task returns is the run's records, not the body that started the run."""
+    from airflow.sdk import task
+
+    _seed(muxly_engine, tmp_path, "push_wait", records_path="batch.orders")
+    dag = _dag("push_wait")
+    with dag:
+
+        @task(task_id="wait_for_webhook")
+        def waited() -> dict[str, Any]:
+            return {"batch": {"orders": ORDERS}}
+
+        waited() >> dag.get_task("extract")
+    started_by = {"batch": {"orders": [{"id": 99, "amount": 9999}]}}
+    dag_run = dag.test(run_conf={"payload": started_by})
+    assert dag_run.state == "success", _states(dag_run)
+    assert _states(dag_run)["wait_for_webhook"] == "success"
+    assert [r["id"] for r in _written(tmp_path / "push_wait" / "all")] == [1, 2, 3]
+    assert [r["id"] for r in _written(tmp_path / "push_wait" / "big")] == [2, 3]
