@@ -4,7 +4,7 @@ A job whose connector is of type ``webhook`` fetches nothing: its records are th
 started the run. The extract task hands the body to the connector in ``data_spec`` (:func:`with_run_payload`):
 
 * the return value (XCom) of the run's ``wait_for_webhook`` task, when the job's DAG has one (the delivery the
-  run waited for), and otherwise
+  run waited for, even when another delivery started the run), and otherwise
 * the run's ``conf["payload"]``: set by ``POST /muxly/webhooks/{endpoint_path}``, by ``airflow muxly jobs run
   --payload``, by ``POST /muxly/api/v1/jobs/{id}/run`` or by Airflow's own REST trigger with a ``conf``.
 
@@ -129,7 +129,7 @@ class WebhookConnector(MuxlyConnector):
         if not source:
             log.warning(
                 "Muxly: connector %r (webhook) has no payload in this run (a scheduled run, a manual run "
-                "without --payload, or an empty delivery): no records",
+                "without a payload, or an empty delivery): no records",
                 self.context.id,
             )
             return
@@ -174,8 +174,9 @@ class WebhookConnector(MuxlyConnector):
 def run_payload(context: Mapping[str, Any]) -> tuple[Any, str] | None:
     """The body of the delivery that started this run, and where it came from; ``None`` when there is none.
 
-    The XCom of the DAG's ``wait_for_webhook`` task wins (the delivery the run waited for); otherwise the run's
-    ``conf["payload"]``. A ``null`` payload counts as none.
+    When the DAG has a ``wait_for_webhook`` task, its return value (XCom) is the body: the delivery the run
+    waited for, even when the run was started by another one. Otherwise the run's ``conf["payload"]``. A
+    ``null`` body counts as none.
 
     :param context: the Airflow task context
     """
@@ -183,8 +184,7 @@ def run_payload(context: Mapping[str, Any]) -> tuple[Any, str] | None:
     dag = getattr(task, "dag", None)
     if dag is not None and WAIT_TASK_ID in getattr(dag, "task_ids", ()):
         body = context["ti"].xcom_pull(task_ids=WAIT_TASK_ID)
-        if body is not None:
-            return body, f"the return value of task {WAIT_TASK_ID!r}"
+        return None if body is None else (body, f"the return value of task {WAIT_TASK_ID!r}")
     conf = getattr(context.get("dag_run"), "conf", None)
     if isinstance(conf, Mapping) and conf.get("payload") is not None:
         return conf["payload"], "conf['payload']"

@@ -163,9 +163,9 @@ def test_the_body_comes_from_conf_or_the_wait_task() -> None:
     plain = _context({"payload": {"a": 1}}, xcom=[{"b": 2}])
     run_payload(plain)
     assert plain["ti"].pulled == []
-    # A wait task that returned nothing leaves conf's body.
+    # With a wait task, what it returned is the body, even nothing (an empty delivery): conf's is not used.
     empty = _context({"payload": {"a": 1}}, ("wait_for_webhook", "extract"), xcom=None)
-    assert run_payload(empty) == ({"a": 1}, "conf['payload']")
+    assert run_payload(empty) is None
 
 
 def test_only_webhook_connectors_get_the_body_and_a_job_cannot_fake_it() -> None:
