@@ -195,6 +195,12 @@ def _start_run(trigger: dict[str, Any], payload: Any, replay_key: str | None) ->
 
 def accept_delivery(trigger: dict[str, Any], payload: Any, replay_key: str | None) -> dict[str, Any]:
     """Store a verified delivery and start the trigger's job if it has one; the 202 answer's body."""
+    if trigger.get("asset_uri"):  # also an Airflow asset event (see muxly_provider.api.webhook_assets)
+        from muxly_provider.api.webhook_assets import accept_asset_delivery
+
+        return accept_asset_delivery(
+            trigger, payload, replay_key, _start_run if trigger.get("job_id") else None
+        )
     if trigger.get("job_id"):
         return _start_run(trigger, payload, replay_key)
     return _store_without_run(trigger, payload, replay_key)
@@ -210,7 +216,11 @@ RESPONSES: dict[int | str, dict[str, Any]] = {
     },
     401: {"description": "Bad, missing or stale signature, or a replayed delivery", **_ERROR},
     404: {"description": "Unknown or disabled endpoint", **_ERROR},
-    409: {"description": "The job's DAG is paused, broken or not parsed yet", **_ERROR},
+    409: {
+        "description": "The job's DAG is paused, broken or not parsed yet; or the trigger's asset is unknown to "
+        "Airflow or outside [muxly] webhook_asset_uri_prefixes",
+        **_ERROR,
+    },
     413: {"description": "The body is over [muxly] webhook_max_body_bytes", **_ERROR},
     422: {"description": "The body is not JSON, or nests more than 64 levels deep", **_ERROR},
 }
