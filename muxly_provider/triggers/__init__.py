@@ -1,0 +1,1 @@
+"""Muxly's triggers, run by Airflow's triggerer (:mod:`muxly_provider.triggers.webhook`)."""
