@@ -192,3 +192,79 @@ def test_a_file_delivery_to_s3_killed_mid_upload_and_retried_holds_each_record_o
         for line in read_object(moto_s3.endpoint_url, bucket, key).decode().splitlines()
     ]
     assert written == IDS  # each record once, in order, across the parts
+
+
+@pytest.mark.postgres
+@pytest.mark.usefixtures("airflow_db")
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_a_real_run_whose_deliveries_fail_after_their_batches_is_retried_to_exactly_once(
+    muxly_engine: Engine,
+    s3_staging: str,
+    moto_s3: MotoServer,  # noqa: F811
+    target: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``dag.test()`` with Airflow's task retries: each delivery task's first try fails after every batch was
+    written (before its commit), the second try succeeds; PostgreSQL in insert mode and the S3 file hold each
+    record once, and the execution row counts every record delivered once."""
+    from datetime import timedelta
+
+    from examples.sample_api import make_server, start_in_thread
+    from muxly_provider.dag_factory import builder
+    from muxly_provider.runtime.delivery import Delivery
+    from tests.integration.jobs.test_staged_runs import _dag, _execution, _states
+
+    bucket = s3_staging
+    table = f"sales_run_{uuid.uuid4().hex[:6]}"
+    failed_once: set[str] = set()
+    flush = Delivery.flush
+
+    def failing_flush(self: Delivery) -> None:
+        [dest_id] = self.channels
+        if dest_id not in failed_once:
+            failed_once.add(dest_id)
+            raise ConnectionResetError(f"injected: the worker of {dest_id} failed after its batches")
+        flush(self)
+
+    monkeypatch.setattr(Delivery, "flush", failing_flush)
+    monkeypatch.setattr(builder, "RETRY_DELAY", timedelta(seconds=1))
+    server = make_server(records=RECORDS)
+    start_in_thread(server)
+    try:
+        _seed(
+            muxly_engine,
+            f"http://127.0.0.1:{server.server_address[1]}/api/v1/sales",
+            "rerun",
+            {
+                "pg": (
+                    "database",
+                    {"connection_string": target, "table": table, "create_table": True, "batch_size": 5},
+                ),
+                "files": (
+                    "file",
+                    {"output_dir": f"s3://{bucket}/out", "conn_id": "muxly_s3", "file_prefix": "sales"},
+                ),
+            },
+            [("rerun_all", None, ["pg", "files"], [])],
+        )
+        with muxly_engine.begin() as conn:
+            conn.execute(sa.text("UPDATE scheduler_jobs SET max_retries = 1, backoff_strategy = 'fixed'"))
+        dag = _dag("rerun")
+        dag_run = dag.test()
+    finally:
+        server.shutdown()
+
+    assert dag_run.state == "success", _states(dag_run)
+    assert failed_once == {"pg", "files"}
+    tries = {ti.task_id: ti.try_number for ti in dag_run.get_task_instances()}
+    assert tries["deliver__pg"] == 2 and tries["deliver__files"] == 2
+    ids = _ids(target, table)
+    assert Counter(ids) == Counter(IDS) and len(ids) == len(IDS)
+    [key] = list_keys(moto_s3.endpoint_url, bucket, "out/")
+    lines = read_object(moto_s3.endpoint_url, bucket, key).decode().splitlines()
+    assert [json.loads(line)["order_id"] for line in lines] == IDS
+    result = _execution(muxly_engine, "rerun")
+    assert result["status"] == "success"
+    for dest in ("pg", "files"):
+        counts = result["destinations"][dest]
+        assert (counts["routed"], counts["delivered"], counts["lost"]) == (20, 20, 0)
