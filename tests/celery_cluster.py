@@ -224,7 +224,7 @@ class Cluster:
         process.name = f"{name} (killed)"
         self.processes[process.name] = process
 
-    def stop(self, timeout: float = 15.0) -> None:
+    def stop(self, timeout: float = 8.0) -> None:
         """End every process group: SIGTERM, then SIGKILL what is left after ``timeout`` seconds."""
         groups = {p.name: _group_ids(p.popen.pid) for p in self.processes.values() if p.popen.poll() is None}
         for ids in groups.values():
