@@ -277,12 +277,12 @@ written, also those of a transaction that is not committed yet."""
 
 
 def _redis_cleanup(queue: str) -> None:
-    """Remove this run's queue and the unacknowledged messages of it (the killed worker's)."""
+    """Remove this run's queue, its bindings and its unacknowledged messages (the killed worker's)."""
     import redis
 
     host, port = REDIS.rsplit(":", 1)
     client = redis.Redis(host=host, port=int(port), db=REDIS_DB)
-    client.delete(queue)
+    client.delete(queue, f"_kombu.binding.{queue}", f"_kombu.binding_permanent.{queue}")
     for tag, value in client.hgetall("unacked").items():
         try:
             if json.loads(value)[-1] == queue:
