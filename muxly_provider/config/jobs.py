@@ -6,12 +6,14 @@ write paths and the DAG factory share.
 
 from __future__ import annotations
 
+import re
 from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
 from muxly_provider.config.base import NonEmptyStr, NonNegativeInt, PositiveInt, StrictConfig
 from muxly_provider.config.schedule import CRON_PRESETS, check_schedule, check_timezone
+from muxly_provider.config.webhooks import ENDPOINT_PATH_PATTERN
 
 __all__ = [
     "CRON_PRESETS",
@@ -19,6 +21,7 @@ __all__ = [
     "NotificationTargetConfig",
     "NotificationsConfig",
     "SchedulerJobRowSpec",
+    "WaitForWebhookConfig",
     "check_schedule",
     "check_timezone",
 ]
@@ -51,6 +54,33 @@ class NotificationsConfig(StrictConfig):
         ]
 
 
+class WaitForWebhookConfig(StrictConfig):
+    """``action_params.wait_for_webhook``: the job's DAG starts with a ``wait_for_webhook`` sensor task.
+
+    The task (:class:`muxly_provider.sensors.MuxlyWebhookSensor`) waits, deferred, for a delivery to
+    ``/muxly/webhooks/<endpoint_path>`` matching ``condition`` (Muxly's condition language on the body) before
+    ``extract``; its return value is the body. ``on_timeout``: ``fail`` the run or ``skip`` it (every later task
+    is skipped). ``lookback_seconds`` (default ``[muxly] webhook_sensor_lookback_seconds``): a delivery
+    received that long before the wait started still counts.
+    """
+
+    endpoint_path: NonEmptyStr
+    timeout_seconds: PositiveInt = 3600
+    condition: str | None = None
+    on_timeout: Literal["fail", "skip"] = "fail"
+    lookback_seconds: NonNegativeInt | None = None
+
+    @field_validator("endpoint_path")
+    @classmethod
+    def _url_path(cls, value: str) -> str:
+        if len(value) > 200 or not re.match(ENDPOINT_PATH_PATTERN, value):
+            raise ValueError(
+                "the endpoint_path of a webhook trigger such as 'orders/created' (letters, digits, '.', '_', "
+                "'~', '-' and '/', no leading slash, at most 200 characters)"
+            )
+        return value
+
+
 class ActionParamsConfig(StrictConfig):
     """``scheduler_jobs.action_params``.
 
@@ -69,6 +99,7 @@ class ActionParamsConfig(StrictConfig):
     depends_on: NonEmptyStr | None = None
     notifications: NotificationsConfig = Field(default_factory=NotificationsConfig)
     run_condition: dict[str, Any] | str | None = None
+    wait_for_webhook: WaitForWebhookConfig | None = None
 
     @field_validator("timezone")
     @classmethod

@@ -260,6 +260,17 @@ def _scheduler_jobs(check: _RowCheck) -> BaseModel | None:
     if action.depends_on == spec.id:
         check.error("action_params.depends_on", "the id of another job (a job cannot depend on itself)")
     _check_run_condition(check, action.run_condition)
+    wait = action.wait_for_webhook
+    if wait is not None and wait.condition is not None and wait.condition.strip():
+        from muxly_provider.routing import compile_condition
+
+        try:
+            compile_condition(wait.condition)
+        except MuxlyConditionError as exc:
+            check.error(
+                "action_params.wait_for_webhook.condition",
+                f"a valid condition: {exc.message} at position {exc.position}",
+            )
     return None if check.errors else spec
 
 

@@ -132,8 +132,24 @@ def _run_tasks(spec: JobDagSpec) -> tuple[Any, list[Any]]:
     return extract, last
 
 
+def _wait_for_webhook(spec: JobDagSpec) -> Any:
+    """The ``wait_for_webhook`` sensor (``action_params.wait_for_webhook``): deferred until a delivery to its
+    endpoint matches; its return value (XCom) is the body, which a ``webhook`` connector's extract reads."""
+    from muxly_provider.sensors.webhook import WAIT_TASK_ID, MuxlyWebhookSensor
+
+    return MuxlyWebhookSensor(
+        task_id=WAIT_TASK_ID,
+        endpoint_path=str(spec.wait_endpoint),
+        condition=spec.wait_condition,
+        timeout=spec.wait_timeout_seconds,
+        on_timeout="skip" if spec.wait_on_timeout == "skip" else "fail",
+        lookback_seconds=spec.wait_lookback_seconds,
+    )
+
+
 def _add_hooks(spec: JobDagSpec, first: Any, last: list[Any]) -> None:
-    """The optional tasks around ``run_job``: ``check_run_condition`` before, notifications after.
+    """The optional tasks around the run: ``wait_for_webhook`` and ``check_run_condition`` before (in that
+    order), notifications after.
 
     ``notify_failure`` runs only when a task of the run failed; since it then succeeds, the ``run_failed`` task
     (also only then) keeps the DAG run ``failed``, as Airflow derives a run's state from its last tasks.
@@ -146,8 +162,12 @@ def _add_hooks(spec: JobDagSpec, first: Any, last: list[Any]) -> None:
         MuxlyRunFailedOperator,
     )
 
+    head = first
     if spec.has_run_condition:
-        MuxlyRunConditionOperator(task_id="check_run_condition", job_id=spec.job_id, retries=0) >> first
+        head = MuxlyRunConditionOperator(task_id="check_run_condition", job_id=spec.job_id, retries=0)
+        head >> first
+    if spec.wait_endpoint:
+        _wait_for_webhook(spec) >> head
     notify: list[BaseOperator] = []
     if spec.notify_on_success:
         notify.append(MuxlyNotifyOperator(task_id="notify_success", job_id=spec.job_id, outcome="success"))

@@ -59,6 +59,12 @@ class JobDagSpec:
     """Enabled dead-letter destinations of the job's routes (the DAG then has a ``dead_letters`` task)."""
     disabled_destinations: tuple[str, ...] = ()
     """Destinations the job reaches that are disabled: no task (records routed there are counted, skipped)."""
+    wait_endpoint: str | None = None
+    """``action_params.wait_for_webhook.endpoint_path``: the DAG starts with a ``wait_for_webhook`` sensor."""
+    wait_condition: str | None = None
+    wait_timeout_seconds: int = 0
+    wait_on_timeout: str = "fail"
+    wait_lookback_seconds: int | None = None
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-able dict (for the last-good cache; tuples become lists)."""
@@ -312,7 +318,23 @@ def _spec_for(job: Row, index: _Index) -> JobDagSpec:
         notify_on_failure=bool(targets["failure"]),
         dead_letter_destinations=dead_letter_ids,
         disabled_destinations=disabled,
+        **_wait_fields(params),
     )
+
+
+def _wait_fields(params: Mapping[str, Any]) -> dict[str, Any]:
+    """The spec fields of ``action_params.wait_for_webhook`` (already validated with the row)."""
+    wait = params.get("wait_for_webhook")
+    if not isinstance(wait, Mapping):
+        return {}
+    lookback = wait.get("lookback_seconds")
+    return {
+        "wait_endpoint": str(wait["endpoint_path"]),
+        "wait_condition": str(wait["condition"]) if wait.get("condition") else None,
+        "wait_timeout_seconds": int(wait.get("timeout_seconds") or 3600),
+        "wait_on_timeout": str(wait.get("on_timeout") or "fail"),
+        "wait_lookback_seconds": None if lookback is None else int(lookback),
+    }
 
 
 def build_job_specs(

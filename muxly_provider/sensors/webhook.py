@@ -27,6 +27,8 @@ DEFAULT_TIMEOUT_SECONDS = 3600
 DEFER_GRACE_SECONDS = 60
 """Airflow's own deferral timeout, a backstop behind the trigger's deadline (e.g. no triggerer running)."""
 EVENT_XCOM_KEY = "webhook_event"
+WAIT_TASK_ID = "wait_for_webhook"
+"""The task id of the sensor a job's ``action_params.wait_for_webhook`` adds before ``extract``."""
 
 
 def _templated(value: str | None) -> bool:
@@ -127,6 +129,16 @@ class MuxlyWebhookSensor(BaseSensorOperator):
             method_name="execute_complete",
             timeout=timedelta(seconds=self.timeout + DEFER_GRACE_SECONDS),
         )
+
+    def resume_execution(self, next_method: str, next_kwargs: dict[str, Any] | None, context: Any) -> Any:
+        """Resume after the trigger fired; Airflow's own deferral timeout fails or skips as configured.
+
+        The trigger's events go straight to :meth:`execute_complete`, so that a skip keeps its message
+        (``BaseSensorOperator`` would replace it with a generic ``soft_fail`` one).
+        """
+        if next_method == "execute_complete":
+            return self.execute_complete(context, **(next_kwargs or {}))
+        return super().resume_execution(next_method, next_kwargs, context)
 
     def execute_complete(self, context: Any, event: dict[str, Any] | None = None) -> Any:
         """Return the delivered body, or fail/skip on the trigger's timeout."""
