@@ -96,8 +96,9 @@ def _checked_connection(conn_id: str) -> None:
         BaseHook.get_connection(conn_id)
     except Exception as exc:
         raise MuxlyStagingError(
-            f"[muxly] staging_conn_id = {conn_id!r}: no such Airflow connection on this machine "
-            f"({type(exc).__name__})"
+            f"[muxly] staging_conn_id = {conn_id!r}: no such Airflow connection here ({type(exc).__name__}); "
+            f"define it on every machine (AIRFLOW_CONN_{conn_id.upper()} or a secrets backend; a connection "
+            "stored in Airflow's database is read by tasks, not by other processes such as a CLI)"
         ) from None
 
 
