@@ -143,6 +143,12 @@ def _age_deliveries(engine: Engine, seconds: int) -> None:
             conn.execute(update(table).where(table.c.replay_key == key).values(received_at=moved))
 
 
+def _events(engine: Engine) -> dict[str, dict[str, Any]]:
+    with engine.connect() as conn:
+        rows = conn.execute(text("SELECT * FROM webhook_events")).mappings()
+        return {str(r["id"]): dict(r) for r in rows}
+
+
 def _seen(engine: Engine) -> list[str]:
     with engine.connect() as conn:
         return sorted(
@@ -206,6 +212,7 @@ def test_a_delivery_that_started_nothing_can_be_retried(client: Any, muxly_engin
     headers = _github(body)
     assert client.post("/muxly/webhooks/paused-signed", content=body, headers=headers).status_code == 409
     assert _seen(muxly_engine) == []
+    assert _events(muxly_engine) == {}  # the sender's retry is the delivery: nothing kept for sensors
     set_paused("muxly__wh_paused", False)
     try:
         assert client.post("/muxly/webhooks/paused-signed", content=body, headers=headers).status_code == 202
@@ -239,6 +246,7 @@ def test_rejections_create_nothing(
     assert SECRET not in response.text
     assert len(_runs("muxly__wh_job")) + len(_runs("muxly__wh_paused")) == before
     assert _executions(muxly_engine) == []
+    assert _events(muxly_engine) == {}  # a refused delivery never reaches a sensor
 
 
 def test_concurrent_deliveries_each_start_one_run(client: Any, muxly_engine: Engine) -> None:
@@ -258,3 +266,7 @@ def test_concurrent_deliveries_each_start_one_run(client: Any, muxly_engine: Eng
     executions = [e for e in _executions(muxly_engine) if e["job_id"] == "wh_job"]
     assert len(executions) == 50
     assert {e["id"] for e in executions} == {r.json()["execution_id"] for r in responses}
+    # Each delivery is also kept for sensors, with the run it started.
+    events = _events(muxly_engine)
+    assert set(events) == {r.json()["event_id"] for r in responses}
+    assert {e["run_id"] for e in events.values()} == run_ids
