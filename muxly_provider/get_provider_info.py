@@ -158,6 +158,20 @@ def get_provider_info() -> dict[str, Any]:
                         "1048576",
                         kind="integer",
                     ),
+                    "webhook_event_retention_seconds": _option(
+                        "How long valid webhook deliveries are kept in webhook_events for sensors and event "
+                        "triggers, in seconds (at least 60); older ones are deleted with their claims.",
+                        "86400",
+                        "86400",
+                        kind="integer",
+                    ),
+                    "webhook_sensor_lookback_seconds": _option(
+                        "How long before a MuxlyWebhookSensor (or an event trigger) starts waiting a delivery "
+                        "still counts, in seconds; a sensor's lookback_seconds overrides it.",
+                        "300",
+                        "300",
+                        kind="integer",
+                    ),
                     "template_max_bytes": _option(
                         "Largest rendered output of one template (action_params, destination templates), in "
                         "bytes; larger values are refused before they are built.",
