@@ -9,6 +9,7 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import Engine, MetaData, create_engine, inspect, text
+from sqlalchemy.exc import IntegrityError
 
 from muxly_provider import settings
 from muxly_provider.db import migrate, models
@@ -353,5 +354,76 @@ def test_a1c4e8f2b7d3_seeds_manage_credentials_for_admin_only_and_downgrades(
     with raw_engine.connect() as conn:
         names = set(conn.execute(text(f"SELECT name FROM {t('permissions')}")).scalars())
     assert "manage:credentials" not in names and "admin:all" in names
+    migrate.upgrade(db_url)
+    assert migrate.is_up_to_date(db_url)
+
+
+def test_e3b9d1f7a5c2_keeps_triggers_and_their_deliveries_and_downgrades_without_job_rows(
+    db_url: str, raw_engine: Engine
+) -> None:
+    """The SQLite rebuild of ``webhook_triggers`` keeps its rows and their ``webhook_deliveries`` (no cascade);
+    the downgrade deletes the triggers the old schema cannot hold (no job) and restores ``job_id NOT NULL``."""
+    t = partial(_table, db_url)
+    migrate.upgrade(db_url, revision="c7e1a4d9f2b6")
+    with raw_engine.begin() as conn:
+        conn.execute(
+            text(
+                f"INSERT INTO {t('connectors')} (id, name, connector_type, auth_settings, connection_settings) "
+                "VALUES ('c', 'C', 'api', '{}', '{}')"
+            )
+        )
+        conn.execute(
+            text(
+                f"INSERT INTO {t('scheduler_jobs')} (id, name, job_type, connector_id, action_type, "
+                "action_params) VALUES ('j', 'J', 'webhook', 'c', 'sync', '{}')"
+            )
+        )
+        conn.execute(
+            text(f"INSERT INTO {t('webhook_triggers')} (id, job_id, endpoint_path) VALUES ('old', 'j', 'o')")
+        )
+        conn.execute(
+            text(f"INSERT INTO {t('webhook_deliveries')} (trigger_id, replay_key) VALUES ('old', 'k')")
+        )
+
+    migrate.upgrade(db_url)
+
+    with raw_engine.begin() as conn:
+        assert conn.execute(text(f"SELECT id, job_id, asset_uri FROM {t('webhook_triggers')}")).all() == [
+            ("old", "j", None)
+        ]
+        assert conn.execute(text(f"SELECT replay_key FROM {t('webhook_deliveries')}")).scalars().all() == [
+            "k"
+        ]
+        conn.execute(
+            text(
+                f"INSERT INTO {t('webhook_triggers')} (id, job_id, endpoint_path, asset_uri) "
+                "VALUES ('sensor', NULL, 's', NULL), ('asset', NULL, 'a', 's3://b/k')"
+            )
+        )
+        conn.execute(
+            text(
+                f"INSERT INTO {t('webhook_events')} (id, trigger_id, endpoint_path, payload) "
+                "VALUES ('e1', 'sensor', 's', '{}')"
+            )
+        )
+        conn.execute(
+            text(f"INSERT INTO {t('webhook_event_claims')} (event_id, consumer_key) VALUES ('e1', 'x')")
+        )
+        with pytest.raises(IntegrityError), conn.begin_nested():  # one consumer per delivery and key
+            conn.execute(
+                text(f"INSERT INTO {t('webhook_event_claims')} (event_id, consumer_key) VALUES ('e1', 'x')")
+            )
+
+    migrate.downgrade(db_url, "c7e1a4d9f2b6")
+
+    schema = _schema(db_url)
+    assert _tables(raw_engine, schema) & {"webhook_events", "webhook_event_claims"} == set()
+    columns = {c["name"]: c for c in inspect(raw_engine).get_columns("webhook_triggers", schema=schema)}
+    assert "asset_uri" not in columns and columns["job_id"]["nullable"] is False
+    with raw_engine.connect() as conn:
+        assert conn.execute(text(f"SELECT id FROM {t('webhook_triggers')}")).scalars().all() == ["old"]
+        assert conn.execute(text(f"SELECT replay_key FROM {t('webhook_deliveries')}")).scalars().all() == [
+            "k"
+        ]
     migrate.upgrade(db_url)
     assert migrate.is_up_to_date(db_url)
