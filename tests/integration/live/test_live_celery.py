@@ -27,6 +27,7 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import subprocess
 import sys
 import time
 import urllib.error
@@ -102,6 +103,7 @@ class Deployment:
     s3: MotoServer
     bucket: str
     api_port: int
+    control: dict[str, str]
     workers: dict[str, dict[str, str]]
 
     def call(self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None) -> Any:
@@ -360,7 +362,12 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
                 **extra,
             }
 
-        control = machine(root / "control", AIRFLOW__API__HOST="127.0.0.1", AIRFLOW__API__PORT=str(api_port))
+        control = machine(
+            root / "control",
+            AIRFLOW__API__HOST="127.0.0.1",
+            AIRFLOW__API__PORT=str(api_port),
+            AIRFLOW__MUXLY__MACHINE_ROLE="control",
+        )
         cluster.run("db-migrate", [AIRFLOW, "db", "migrate"], control)
         muxly = build_engine(
             env["AIRFLOW__MUXLY__SQL_ALCHEMY_CONN"], "muxly", connect_timeout=10, statement_timeout=0
@@ -377,9 +384,13 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
         workers = {}
         for worker in WORKERS:
             home = root / worker
-            workers[worker] = machine(home, **hostname_module(home, worker))
+            workers[worker] = machine(
+                home, AIRFLOW__MUXLY__MACHINE_ROLE=worker, **hostname_module(home, worker)
+            )
             cluster.start(worker, _worker_argv(worker, queue), workers[worker])
-        deployment = Deployment(cluster, env, api_url, muxly, airflow, out, s3, bucket, api_port, workers)
+        deployment = Deployment(
+            cluster, env, api_url, muxly, airflow, out, s3, bucket, api_port, control, workers
+        )
 
         def ready() -> bool:
             try:
@@ -437,6 +448,35 @@ def report(deployment: Deployment) -> Iterator[None]:
 
 def _hosts(tries: list[dict[str, Any]], task_id: str) -> list[str]:
     return [t["hostname"] for t in tries if t["task_id"] == task_id]
+
+
+def _doctor(env: dict[str, str]) -> tuple[int, dict[str, Any]]:
+    done = subprocess.run(
+        [AIRFLOW, "muxly", "doctor", "--output-format", "json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    start = done.stdout.find("{")
+    assert start >= 0, (done.returncode, done.stdout[-2000:], done.stderr[-2000:])
+    return done.returncode, json.loads(done.stdout[start:])
+
+
+def test_doctor_on_the_control_machine_and_a_worker(deployment: Deployment) -> None:
+    """``airflow muxly doctor`` passes its checks on both kinds of machine, and finds they share every setting
+    that must agree except ``files_root``, which this test keeps per machine (no file uses it: they go to S3)."""
+    _, control = _doctor(deployment.control)
+    code, worker = _doctor(deployment.workers["worker-a"])
+    for report in (control, worker):
+        checks = {c["name"]: c for c in report["checks"]}
+        for name in ("database_url", "database_reachable", "database_migrated", "fernet_key", "staging"):
+            assert checks[name]["status"] == "ok", checks[name]
+        assert checks["local_paths"]["status"] == "warning", checks["local_paths"]  # files_root is local
+    checks = {c["name"]: c for c in worker["checks"]}
+    assert code == 1 and checks["settings_agree"]["status"] == "failed", checks["settings_agree"]
+    [other] = [m for m in worker["machines"] if m["role"] == "control"]
+    assert set(other["differ"]) == {"files_root"}, other
 
 
 def test_extract_and_delivery_on_different_workers(
