@@ -37,7 +37,22 @@ def check_asset_uri(value: str) -> str:
         raise ValueError("an asset URI whose scheme is not 'airflow' (Airflow reserves it)")
     if parsed.password:
         raise ValueError("an asset URI without a password (use an Airflow connection for credentials)")
+    _check_with_airflow(value)
     return value
+
+
+def _check_with_airflow(value: str) -> None:
+    """Let Airflow's ``Asset(uri)`` check the URI: its normalizers refuse e.g. ``s3://`` without a bucket."""
+    import warnings
+
+    from airflow.sdk import Asset
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            Asset(uri=value)
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"an asset URI Airflow accepts ({exc})") from None
 
 
 class WebhookTriggerRowSpec(StrictConfig):

@@ -44,6 +44,8 @@ def test_webhook_trigger_rows_may_name_no_job_or_an_asset(row: dict[str, Any]) -
         (" s3://bucket", "surrounding spaces"),
         ("", "non-empty"),
         ("x" * 1501, "at most 1500"),
+        ("s3://", "must contain a bucket name"),  # Airflow's own normalizers
+        ("postgres://host", "must contain database, schema, and table names"),
     ],
 )
 def test_asset_uri_is_checked_like_airflow(asset_uri: str, expected: str) -> None:
