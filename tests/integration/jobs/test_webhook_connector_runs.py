@@ -309,3 +309,63 @@ def test_the_body_a_wait_for_webhook_task_returns_wins_over_conf(
     assert _states(dag_run)["wait_for_webhook"] == "success"
     assert [r["id"] for r in _written(tmp_path / "push_wait" / "all")] == [1, 2, 3]
     assert [r["id"] for r in _written(tmp_path / "push_wait" / "big")] == [2, 3]
+
+
+@pytest.mark.parametrize(
+    "db_url", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True
+)
+def test_a_job_that_waits_for_a_delivery_routes_the_matching_one(
+    muxly_engine: Engine, tmp_path: Path
+) -> None:
+    """``action_params.wait_for_webhook`` with a condition, deliveries through the real endpoint of a sensor-only
+    trigger (no job): the run's ``wait_for_webhook`` task (its trigger run in line by ``dag.test()``) claims the
+    delivery that matches, and the extract routes the records of that delivery."""
+    from airflow.api_fastapi.app import create_app
+    from fastapi.testclient import TestClient
+
+    from muxly_provider.crypto import encrypt_secret
+
+    _seed(muxly_engine, tmp_path, "push_waits", records_path="batch.orders")
+    with muxly_engine.begin() as conn:
+        conn.execute(
+            text("UPDATE scheduler_jobs SET action_params = :p WHERE id = 'push_waits'"),
+            {
+                "p": json.dumps(
+                    {
+                        "wait_for_webhook": {
+                            "endpoint_path": "shop/batches",
+                            "condition": "kind == 'orders'",
+                            "timeout_seconds": 120,
+                            "lookback_seconds": 600,
+                        }
+                    }
+                )
+            },
+        )
+    _insert(
+        muxly_engine,
+        "webhook_triggers",
+        id="push_waits_trigger",
+        endpoint_path="shop/batches",
+        secret_key=encrypt_secret(SECRET),
+    )
+    with TestClient(create_app()) as client:
+        for body in (
+            {"kind": "refunds", "batch": {"orders": [{"id": 77, "amount": 7}]}},
+            {"kind": "orders", "batch": {"orders": ORDERS}},
+        ):
+            raw = json.dumps(body).encode()
+            stamp = str(int(time.time()))
+            signature = hmac.new(SECRET.encode(), stamp.encode() + b"." + raw, hashlib.sha256).hexdigest()
+            headers = {"X-Muxly-Timestamp": stamp, "X-Muxly-Signature": f"sha256={signature}"}
+            answer = client.post("/muxly/webhooks/shop/batches", content=raw, headers=headers)
+            assert answer.status_code == 202, answer.text
+
+    dag = _dag("push_waits")
+    assert [t.task_id for t in dag.roots] == ["wait_for_webhook"]
+    dag_run = dag.test()
+    assert dag_run.state == "success", _states(dag_run)
+    assert _written(tmp_path / "push_waits" / "all") == ORDERS
+    assert [r["id"] for r in _written(tmp_path / "push_waits" / "big")] == [2, 3]
+    result = _execution(muxly_engine, "push_waits")
+    assert (result["records_in"], result["delivered"]) == (3, 5)

@@ -208,3 +208,10 @@ def test_the_row_takes_records_path_only() -> None:
     assert errors({"url": "http://x"}) == [
         "connectors row 'w': field 'connection_settings.url': no option named 'url'; allowed: records_path"
     ]
+
+
+def test_the_connector_reads_the_task_the_job_option_builds() -> None:
+    from muxly_provider.connectors import webhook
+    from muxly_provider.sensors.webhook import WAIT_TASK_ID
+
+    assert webhook.WAIT_TASK_ID == WAIT_TASK_ID
