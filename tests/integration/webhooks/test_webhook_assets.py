@@ -27,13 +27,23 @@ pytestmark = pytest.mark.usefixtures("airflow_db")
 
 SECRET = "whsec-asset-9c41"
 RUN = uuid.uuid4().hex[:8]
-"""Asset URIs and DAG ids of this test session (Airflow's database is shared by the session's tests)."""
+"""The shared asset and DAG ids of this module (Airflow's database is shared by the session's tests)."""
 ORDERS = f"x-muxly-webhook://tests/{RUN}/orders"
-UNDECLARED = f"x-muxly-webhook://tests/{RUN}/late"
-S3 = f"s3://muxly-tests-{RUN}/orders"
 CONSUMERS = (f"asset_consumer_a_{RUN}", f"asset_consumer_b_{RUN}")
 PAUSED = f"asset_consumer_paused_{RUN}"
-S3_CONSUMER = f"asset_consumer_s3_{RUN}"
+
+
+@pytest.fixture
+def fresh() -> dict[str, str]:
+    """Asset URIs and DAG ids of one test (tests that need an asset no earlier test declared or fired)."""
+    uid = uuid.uuid4().hex[:8]
+    return {
+        "late": f"x-muxly-webhook://tests/{uid}/late",
+        "late_dag": f"asset_consumer_late_{uid}",
+        "s3": f"s3://muxly-tests-{uid}/orders",
+        "s3_prefix": f"s3://muxly-tests-{uid}/",
+        "s3_dag": f"asset_consumer_s3_{uid}",
+    }
 
 
 def _dag_file(folder: Path, name: str, body: str) -> None:
@@ -65,7 +75,7 @@ with DAG({dag_id!r}, schedule=[Asset({uri!r})]):
 
 
 @pytest.fixture
-def client(muxly_engine: Engine, tmp_path: Path) -> Iterator[Any]:
+def client(muxly_engine: Engine, tmp_path: Path, fresh: dict[str, str]) -> Iterator[Any]:
     from airflow.api_fastapi.app import create_app
     from fastapi.testclient import TestClient
 
@@ -108,8 +118,14 @@ def client(muxly_engine: Engine, tmp_path: Path) -> Iterator[Any]:
             "job_id": "wa_job",
             "secret_key": secret,
         },
-        "late": {"endpoint_path": "assets/late", "asset_uri": UNDECLARED, "secret_key": secret},
-        "s3": {"endpoint_path": "assets/s3", "asset_uri": S3, "secret_key": secret},
+        "late": {"endpoint_path": "assets/late", "asset_uri": fresh["late"], "secret_key": secret},
+        "late_both": {
+            "endpoint_path": "assets/late-both",
+            "asset_uri": fresh["late"],
+            "job_id": "wa_job",
+            "secret_key": secret,
+        },
+        "s3": {"endpoint_path": "assets/s3", "asset_uri": fresh["s3"], "secret_key": secret},
         "off": {"endpoint_path": "assets/off", "asset_uri": ORDERS, "enabled": False},
     }
     for row_id, values in rows.items():
@@ -120,10 +136,10 @@ def client(muxly_engine: Engine, tmp_path: Path) -> Iterator[Any]:
     _dag_file(
         folder,
         "asset_consumers.py",
-        _consumers(ORDERS, *CONSUMERS, PAUSED) + _consumers(S3, S3_CONSUMER),
+        _consumers(ORDERS, *CONSUMERS, PAUSED) + _consumers(fresh["s3"], fresh["s3_dag"]),
     )
     _sync(folder)
-    for dag_id in (*CONSUMERS, S3_CONSUMER):
+    for dag_id in (*CONSUMERS, fresh["s3_dag"]):
         set_paused(dag_id, False)
     set_paused(PAUSED, True)
     with TestClient(create_app()) as test_client:
@@ -290,8 +306,9 @@ def test_statuses_with_an_asset_row(
 
 
 def test_unknown_asset_is_409_and_the_retry_is_the_delivery(
-    client: Any, muxly_engine: Engine, tmp_path: Path
+    client: Any, muxly_engine: Engine, tmp_path: Path, fresh: dict[str, str]
 ) -> None:
+    undeclared = fresh["late"]
     url = "/muxly/webhooks/assets/late"
     body = b'{"late": true}'
     headers = _signed(body)
@@ -299,45 +316,46 @@ def test_unknown_asset_is_409_and_the_retry_is_the_delivery(
     assert first.status_code == 409, first.text
     error = first.json()["error"]
     assert error["code"] == "asset_not_found"
-    assert UNDECLARED in error["message"]
-    assert error["details"] == {"asset_uri": UNDECLARED}
+    assert undeclared in error["message"]
+    assert error["details"] == {"asset_uri": undeclared}
     assert SECRET not in first.text
     # Nothing kept: no stored delivery and no replay key, so the sender's retry is not taken for a replay.
     assert _webhook_events(muxly_engine, "wa_late") == []
     assert _seen(muxly_engine) == []
 
-    late_dag = f"asset_consumer_late_{RUN}"
-    _dag_file(tmp_path / "late", "late.py", _consumers(UNDECLARED, late_dag))
+    late_dag = fresh["late_dag"]
+    _dag_file(tmp_path / "late", "late.py", _consumers(undeclared, late_dag))
     _sync(tmp_path / "late")
     set_paused(late_dag, False)
     retry = client.post(url, content=body, headers=headers)
     assert retry.status_code == 202, retry.text
-    [event] = _asset_events(UNDECLARED)
+    [event] = _asset_events(undeclared)
     assert event["id"] == retry.json()["asset_event_id"]
     assert event["extra"]["payload"] == {"late": True}
-    assert _queued(UNDECLARED) == {late_dag}
+    assert _queued(undeclared) == {late_dag}
 
 
 def test_assets_outside_the_allowed_prefixes_are_refused(
-    client: Any, muxly_engine: Engine, monkeypatch: pytest.MonkeyPatch
+    client: Any, muxly_engine: Engine, monkeypatch: pytest.MonkeyPatch, fresh: dict[str, str]
 ) -> None:
+    s3 = fresh["s3"]
     body = b'{"bucket": "orders"}'
     refused = client.post("/muxly/webhooks/assets/s3", content=body, headers=_signed(body))
     assert refused.status_code == 409, refused.text
     error = refused.json()["error"]
     assert error["code"] == "asset_not_allowed"
-    assert S3 in error["message"] and "webhook_asset_uri_prefixes" in error["message"]
-    assert _asset_events(S3) == []
+    assert s3 in error["message"] and "webhook_asset_uri_prefixes" in error["message"]
+    assert _asset_events(s3) == []
     assert _webhook_events(muxly_engine, "wa_s3") == []
 
     # The deployment may allow other prefixes (or "*": any asset of the Airflow instance).
     monkeypatch.setenv(
-        "AIRFLOW__MUXLY__WEBHOOK_ASSET_URI_PREFIXES", f"x-muxly-webhook://, s3://muxly-tests-{RUN}/"
+        "AIRFLOW__MUXLY__WEBHOOK_ASSET_URI_PREFIXES", f"x-muxly-webhook://, {fresh['s3_prefix']}"
     )
     allowed = client.post("/muxly/webhooks/assets/s3", content=body, headers=_signed(body))
     assert allowed.status_code == 202, allowed.text
-    assert [e["id"] for e in _asset_events(S3)] == [allowed.json()["asset_event_id"]]
-    assert S3_CONSUMER in _queued(S3)
+    assert [e["id"] for e in _asset_events(s3)] == [allowed.json()["asset_event_id"]]
+    assert fresh["s3_dag"] in _queued(s3)
     # An empty setting allows none.
     monkeypatch.setenv("AIRFLOW__MUXLY__WEBHOOK_ASSET_URI_PREFIXES", "")
     again = client.post("/muxly/webhooks/assets/orders", content=body, headers=_signed(body))
@@ -373,3 +391,40 @@ def test_a_row_with_a_job_and_an_asset_does_both(client: Any, muxly_engine: Engi
     assert paused.status_code == 409
     assert paused.json()["error"]["code"] == "dag_paused"
     assert len(_asset_events(ORDERS)) == count
+
+
+def test_an_asset_gone_after_the_check(
+    client: Any, muxly_engine: Engine, monkeypatch: pytest.MonkeyPatch, fresh: dict[str, str]
+) -> None:
+    """The asset disappears between the check and the event (its DAG removed at that moment)."""
+    from airflow.models.dagrun import DagRun
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    from muxly_provider.api import webhook_assets
+
+    monkeypatch.setattr(webhook_assets, "require_asset", lambda uri: None)
+    body = b'{"gone": 1}'
+    headers = _signed(body)
+    # Without a job: nothing is kept, the retry is the delivery.
+    alone = client.post("/muxly/webhooks/assets/late", content=body, headers=headers)
+    assert alone.status_code == 409, alone.text
+    assert alone.json()["error"]["code"] == "asset_not_found"
+    assert alone.json()["error"]["details"] == {"asset_uri": fresh["late"]}
+    assert _webhook_events(muxly_engine, "wa_late") == []
+    assert _seen(muxly_engine) == []
+
+    # With a job: the run started and the delivery was stored; both are named and kept (a retry is a replay).
+    both = client.post("/muxly/webhooks/assets/late-both", content=body, headers=headers)
+    assert both.status_code == 409, both.text
+    error = both.json()["error"]
+    assert error["code"] == "asset_not_found"
+    assert "the job's run started" in error["message"]
+    details = error["details"]
+    assert details["asset_uri"] == fresh["late"] and details["dag_id"] == "muxly__wa_job"
+    with create_session() as session:
+        assert session.scalar(select(DagRun).where(DagRun.run_id == details["run_id"])) is not None
+    assert [e["id"] for e in _webhook_events(muxly_engine, "wa_late_both")] == [details["event_id"]]
+    again = client.post("/muxly/webhooks/assets/late-both", content=body, headers=headers)
+    assert again.status_code == 401
+    assert _asset_events(fresh["late"]) == []
