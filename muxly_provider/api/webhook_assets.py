@@ -91,6 +91,33 @@ def check_asset_allowed(uri: str) -> str:
     )
 
 
+def check_row_asset(asset_uri: str | None) -> None:
+    """For the management API: refuse to write a row whose ``asset_uri`` no delivery could fire.
+
+    The delivery-time check (:func:`check_asset_allowed`) is what protects; this one answers at once.
+
+    :raises MuxlyHTTPError: 422 ``validation_error`` naming ``asset_uri``
+    """
+    from muxly_provider.api.v1.common import invalid
+    from muxly_provider.config.webhooks import check_asset_uri
+
+    if asset_uri is None:
+        return
+    try:
+        check_asset_uri(asset_uri)
+    except ValueError:
+        return  # the row's own validation names what is wrong
+    try:
+        check_asset_allowed(asset_uri)
+    except MuxlyHTTPError as exc:
+        allowed = ", ".join(allowed_prefixes()) or "none"
+        raise invalid(
+            "asset_uri",
+            f"an asset URI Airflow accepts under [muxly] webhook_asset_uri_prefixes (allowed: {allowed}); "
+            + exc.message,
+        ) from None
+
+
 def _asset_models(session: Any, uri: str) -> list[Any]:
     from airflow.models.asset import AssetModel
     from sqlalchemy import select

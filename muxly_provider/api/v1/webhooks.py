@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from muxly_provider.api.v1 import crud
 from muxly_provider.api.v1.common import Id, Limit, Offset, Order, Page, StrictRequest, Timestamps, conflict
+from muxly_provider.api.webhook_assets import check_row_asset
 from muxly_provider.auth.dependencies import DbSession, require
 from muxly_provider.auth.permissions import Principal
 from muxly_provider.db.models import WebhookTrigger
@@ -109,6 +110,7 @@ def create_webhook_trigger(
     _: Annotated[Principal, require("webhooks", "create")],
 ) -> dict[str, Any]:
     _check_path_free(session, body.endpoint_path, None)
+    check_row_asset(body.asset_uri)
     return _shown(crud.create(session, TABLE, KIND, body.model_dump()))
 
 
@@ -128,6 +130,7 @@ def update_webhook_trigger(
 ) -> dict[str, Any]:
     changes = body.model_dump(exclude_unset=True)
     _check_path_free(session, changes.get("endpoint_path"), trigger_id)
+    check_row_asset(changes.get("asset_uri"))
     return _shown(crud.update(session, TABLE, KIND, trigger_id, changes))
 
 
