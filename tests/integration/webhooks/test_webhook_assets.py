@@ -110,7 +110,7 @@ def client(muxly_engine: Engine, tmp_path: Path, fresh: dict[str, str]) -> Itera
         max_retries=0,
     )
     secret = encrypt_secret(SECRET)
-    rows = {
+    rows: dict[str, dict[str, Any]] = {
         "asset": {"endpoint_path": "assets/orders", "asset_uri": ORDERS, "secret_key": secret},
         "both": {
             "endpoint_path": "assets/both",
