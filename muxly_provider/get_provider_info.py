@@ -172,6 +172,12 @@ def get_provider_info() -> dict[str, Any]:
                         "300",
                         kind="integer",
                     ),
+                    "webhook_asset_uri_prefixes": _option(
+                        "Comma-separated asset URI prefixes a webhook trigger's asset_uri may name (a delivery "
+                        "runs every DAG scheduled on the asset); '*': any asset; empty: none.",
+                        "x-muxly-webhook://",
+                        "x-muxly-webhook://,s3://landing/",
+                    ),
                     "template_max_bytes": _option(
                         "Largest rendered output of one template (action_params, destination templates), in "
                         "bytes; larger values are refused before they are built.",
