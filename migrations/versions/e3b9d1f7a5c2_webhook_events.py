@@ -23,6 +23,7 @@ job (they cannot exist in the old schema), then restores ``job_id NOT NULL`` and
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import sqlalchemy as sa
 from alembic import op
@@ -51,7 +52,7 @@ def _triggers_table(*, job_id_nullable: bool, asset_uri: bool) -> sa.Table:
     given explicitly so that the rebuild also prints in offline ``--sql`` mode)."""
     meta = sa.MetaData()
     sa.Table("scheduler_jobs", meta, sa.Column("id", sa.Text(), primary_key=True))
-    columns = [
+    columns: list[sa.Column[Any]] = [
         sa.Column("id", sa.Text(), nullable=False),
         sa.Column("job_id", sa.Text(), nullable=job_id_nullable),
         sa.Column("endpoint_path", sa.Text(), nullable=False),
