@@ -19,13 +19,13 @@ import pytest
 from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.engine import make_url
 
-from muxly_provider.db import migrate
+from muxly_provider.db import migrate, models
 from muxly_provider.db.manager import MuxlyDBManager
 
 AIRFLOW = Path(sys.executable).with_name("airflow")
-MUXLY_TABLE_COUNT = (
-    21  # the 17 tables of SPEC §1, dead_letters, login_failures, webhook_deliveries, machine_settings
-)
+MUXLY_TABLE_COUNT = len(
+    models.metadata.tables
+)  # every table the migrations create, as the models declare them
 
 
 @dataclass

@@ -145,9 +145,11 @@ def test_staging_on_s3_through_the_staging_connection(
 
     endpoint = moto_s3.endpoint_url  # type: ignore[attr-defined]
     bucket = create_bucket(endpoint)
-    monkeypatch.setenv("AIRFLOW_CONN_MUXLY_S3", moto_s3.connection_json())  # type: ignore[attr-defined]
+    # Connection ids of this test only: Airflow caches a connection's filesystem per process, and other tests
+    # (with their own moto server) use "muxly_s3".
+    monkeypatch.setenv("AIRFLOW_CONN_MUXLY_DOCTOR_S3", moto_s3.connection_json())  # type: ignore[attr-defined]
     monkeypatch.setenv("AIRFLOW__MUXLY__STAGING_PATH", f"s3://{bucket}/staging")
-    monkeypatch.setenv("AIRFLOW__MUXLY__STAGING_CONN_ID", "muxly_s3")
+    monkeypatch.setenv("AIRFLOW__MUXLY__STAGING_CONN_ID", "muxly_doctor_s3")
 
     check = _checks()["staging"]
     assert check.status == "ok", check
@@ -155,15 +157,14 @@ def test_staging_on_s3_through_the_staging_connection(
     assert list_keys(endpoint, bucket) == []  # the probe object was deleted
 
     # A store that does not answer (the connection's endpoint_url on a closed port) fails, naming the settings.
-    # (another connection id: Airflow caches a connection's filesystem per process)
     monkeypatch.setenv(
-        "AIRFLOW_CONN_MUXLY_S3_DEAD",
+        "AIRFLOW_CONN_MUXLY_DOCTOR_S3_DEAD",
         aws_connection_json(
             f"http://127.0.0.1:{free_port()}",
             config_kwargs={"retries": {"max_attempts": 1}, "connect_timeout": 1},
         ),
     )
-    monkeypatch.setenv("AIRFLOW__MUXLY__STAGING_CONN_ID", "muxly_s3_dead")
+    monkeypatch.setenv("AIRFLOW__MUXLY__STAGING_CONN_ID", "muxly_doctor_s3_dead")
     started = time.monotonic()
     failed = _checks()["staging"]
     assert failed.status == "failed", failed
