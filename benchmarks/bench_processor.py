@@ -258,6 +258,7 @@ def measure(side: Side, jobs: int, changes: list[dict[str, Any]], timeout: float
         start = time.time()
         full = _wait(lambda: count() >= jobs, timeout, proc, "waiting for the first full cycle", side)
         side.figures["first"] = full - start
+        print(f"  {side.name}: first full cycle {full - start:.1f} s", flush=True)
         from datetime import UTC, datetime
 
         mark = datetime.fromtimestamp(full, UTC)
@@ -273,6 +274,10 @@ def measure(side: Side, jobs: int, changes: list[dict[str, Any]], timeout: float
 
         steady_end = _wait(passed, timeout, proc, "waiting for a steady cycle", side)
         side.figures["steady"] = steady_end - full
+        print(
+            f"  {side.name}: steady cycle {steady_end - full:.1f} s, peak PSS so far {sampler.peak / 2**20:.0f} MB",
+            flush=True,
+        )
         latencies = []
         for number, change in enumerate(changes):
             marker = f"changed {number} {time.time():.0f}"
@@ -322,14 +327,17 @@ def change_dag(side: Side, change: dict[str, Any], marker: str) -> float:
         text=True,
     )
     assert writer.stdout is not None
-    line = writer.stdout.readline()
-    if not line:
-        writer.wait()
-        raise SystemExit(
-            f"changing {change['job_id']} failed:\n{writer.stderr.read()[-3000:] if writer.stderr else ''}"
-        )
-    WRITERS.append(writer)
-    return float(line)
+    for line in writer.stdout:  # log lines may come first; the start time is the line that is a number
+        try:
+            started = float(line)
+        except ValueError:
+            continue
+        WRITERS.append(writer)
+        return started
+    writer.wait()
+    raise SystemExit(
+        f"changing {change['job_id']} failed:\n{writer.stderr.read()[-3000:] if writer.stderr else ''}"
+    )
 
 
 def main() -> None:
