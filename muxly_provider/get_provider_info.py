@@ -50,8 +50,10 @@ def get_provider_info() -> dict[str, Any]:
                 "options": {
                     "sql_alchemy_conn": _option(
                         "SQLAlchemy URL of Muxly's database (its own connection: Airflow hides its metadata "
-                        "URL from workers). Empty means a SQLite file muxly.db in AIRFLOW_HOME. It may name the "
-                        "same PostgreSQL database as Airflow's; the tables then live in the schema db_schema.",
+                        "URL from workers). Empty means a SQLite file muxly.db in AIRFLOW_HOME, allowed only "
+                        "while Airflow itself runs on SQLite with a local executor (else Muxly refuses to start "
+                        "and names this setting). It may name the same PostgreSQL database as Airflow's; the "
+                        "tables then live in the schema db_schema.",
                         "",
                         "postgresql+psycopg2://airflow:airflow@postgres/airflow",
                         sensitive=True,
@@ -59,11 +61,41 @@ def get_provider_info() -> dict[str, Any]:
                     "db_schema": _option(
                         "PostgreSQL schema that holds Muxly's tables (ignored on SQLite).", "muxly", "muxly"
                     ),
+                    "db_connect_timeout": _option(
+                        "Seconds to wait for a connection to Muxly's database.", "10", "5", kind="integer"
+                    ),
+                    "db_statement_timeout": _option(
+                        "Seconds one statement on Muxly's database may run (0: no limit). Migrations are not "
+                        "bounded.",
+                        "60",
+                        "30",
+                        kind="integer",
+                    ),
+                    "listener_timeout_seconds": _option(
+                        "Longest time the run listener holds the scheduler for one write to job_executions; "
+                        "slower writes finish in the background, missed ones are filled in by "
+                        "'airflow muxly executions reconcile'.",
+                        "2",
+                        "1",
+                        kind="float",
+                    ),
+                    "machine_role": _option(
+                        "The name this machine records with its settings for 'airflow muxly doctor' "
+                        "(for example scheduler, worker); empty means the host name alone.",
+                        "",
+                        "worker",
+                    ),
                     "staging_path": _option(
                         "Where extract tasks stage records (a local folder or an object-storage URL such as "
                         "s3://bucket/muxly). Empty means AIRFLOW_HOME/muxly/staging.",
                         "",
                         "s3://my-bucket/muxly/staging",
+                    ),
+                    "staging_conn_id": _option(
+                        "Airflow connection of an object-storage staging_path (for example an aws connection "
+                        "whose extra holds endpoint_url for an S3-compatible store); needs the s3 extra.",
+                        "",
+                        "muxly_staging",
                     ),
                     "files_root": _option(
                         "The only local folder connectors and destinations may use: relative paths resolve "

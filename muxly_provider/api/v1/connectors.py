@@ -26,7 +26,9 @@ class ConnectorCreateRequest(StrictRequest):
 
     id: Id | None = None
     name: str = Field(min_length=1, max_length=500)
-    connector_type: str = Field(description="api, database, file, bigquery, ga4, hubspot or plugin:<name>")
+    connector_type: str = Field(
+        description="api, database, file, bigquery, ga4, hubspot, webhook or plugin:<name>"
+    )
     enabled: bool = True
     auth_settings: dict[str, Any] = Field(default_factory=lambda: {"auth_type": "none"})
     connection_settings: dict[str, Any] = Field(default_factory=dict)
