@@ -2,7 +2,9 @@
 
 Handlers raise :class:`MuxlyHTTPError`; the app's exception handlers turn it, request validation errors and
 unexpected exceptions into that shape. :class:`~muxly_provider.exceptions.MuxlySecretError` (no or a wrong
-``[core] fernet_key``) answers ``503`` naming the setting. An unexpected exception answers 500 with a generic
+``[core] fernet_key``) answers ``503`` naming the setting, and so does
+:class:`~muxly_provider.exceptions.MuxlyDatabaseSettingError` (``[muxly] sql_alchemy_conn`` missing where it is
+required). An unexpected exception answers 500 with a generic
 message (the details go to the log, never to the client).
 """
 
@@ -16,7 +18,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from muxly_provider.exceptions import MuxlyConfigError, MuxlySecretError
+from muxly_provider.exceptions import MuxlyConfigError, MuxlyDatabaseSettingError, MuxlySecretError
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +92,20 @@ def install_error_handlers(app: FastAPI) -> None:
         # No (or a wrong) [core] fernet_key: the server's configuration, not the request, is at fault. The
         # message names the setting and never holds a secret.
         return JSONResponse(error_body("secrets_unavailable", str(exc)), status_code=503)
+
+    @app.exception_handler(MuxlyDatabaseSettingError)
+    async def _database_setting(_: Request, exc: MuxlyDatabaseSettingError) -> JSONResponse:
+        # The deployment's settings are wrong (no shared Muxly database): 503 naming the setting. The full message
+        # (which names Airflow's database host) goes to the api-server log only.
+        log.error("Muxly API: %s", exc)
+        return JSONResponse(
+            error_body(
+                "database_not_configured",
+                "Muxly's database setting cannot work on this deployment: set [muxly] sql_alchemy_conn "
+                "(see the api-server log and 'airflow muxly doctor')",
+            ),
+            status_code=503,
+        )
 
     @app.exception_handler(MuxlyConfigError)
     async def _invalid_stored_row(_: Request, exc: MuxlyConfigError) -> JSONResponse:
