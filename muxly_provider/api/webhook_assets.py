@@ -224,29 +224,11 @@ def accept_asset_delivery(
 def _store_and_create(
     trigger: dict[str, Any], payload: Any, replay_key: str | None, uri: str
 ) -> dict[str, Any]:
-    from sqlalchemy.exc import IntegrityError
-
     from muxly_provider import webhook_events
-    from muxly_provider.api import webhook_replays
-    from muxly_provider.db.engine import get_engine
+    from muxly_provider.api.webhooks import store_delivery
 
-    engine = get_engine()
+    engine, event_id = store_delivery(trigger, payload, replay_key)
     trigger_id = str(trigger["id"])
-    try:
-        with engine.begin() as conn:
-            if replay_key is not None:
-                webhook_replays.claim_in(conn, trigger_id, replay_key)
-            event_id = webhook_events.insert_event(
-                conn,
-                trigger_id=trigger_id,
-                endpoint_path=str(trigger["endpoint_path"]),
-                payload=payload,
-                replay_key=replay_key,
-            )
-    except IntegrityError:
-        if replay_key is None:
-            raise
-        raise MuxlyHTTPError(401, "replayed_delivery", "this delivery was already received") from None
     try:
         ids = create_asset_events(uri, _extra(trigger, payload, event_id, None))
     except BaseException:

@@ -132,8 +132,12 @@ def _trigger_and_secret(endpoint_path: str) -> tuple[dict[str, Any], str | None]
     return trigger, decrypt_secret(secret) if secret else None
 
 
-def _store_without_run(trigger: dict[str, Any], payload: Any, replay_key: str | None) -> dict[str, Any]:
-    """Store the delivery of a trigger without a job: replay key and event in one transaction."""
+def store_delivery(trigger: dict[str, Any], payload: Any, replay_key: str | None) -> tuple[Any, str]:
+    """Store a delivery in ``webhook_events`` with its replay key, in one transaction.
+
+    :returns: Muxly's engine and the event id
+    :raises MuxlyHTTPError: 401 when the replay key was already accepted (a replayed delivery)
+    """
     from sqlalchemy.exc import IntegrityError
 
     from muxly_provider import webhook_events
@@ -156,6 +160,14 @@ def _store_without_run(trigger: dict[str, Any], payload: Any, replay_key: str | 
         if replay_key is None:
             raise
         raise MuxlyHTTPError(401, "replayed_delivery", "this delivery was already received") from None
+    return engine, event_id
+
+
+def _store_without_run(trigger: dict[str, Any], payload: Any, replay_key: str | None) -> dict[str, Any]:
+    """Store the delivery of a trigger without a job: replay key and event in one transaction."""
+    from muxly_provider import webhook_events
+
+    engine, event_id = store_delivery(trigger, payload, replay_key)
     webhook_events.maybe_prune(engine)
     return {"event_id": event_id}
 
