@@ -10,18 +10,9 @@ triggerer, LocalExecutor) on its own AIRFLOW_HOME and DAG folder.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import http.client
 import json
-import os
-import signal
-import subprocess
-import sys
 import textwrap
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -30,7 +21,8 @@ from typing import Any
 import pytest
 
 from tests.db_helpers import insert_row as _insert
-from tests.integration.live.test_live_airflow import AIRFLOW, Live, _free_port
+from tests.integration.live.test_live_airflow import Live
+from tests.integration.live.webhook_live import api_call, deliver, encrypt_with, standalone
 
 SECRET = "whsec-live-sensor-5a1f"
 
@@ -72,85 +64,22 @@ with DAG("live_sensor_timeouts", schedule=None):
 
 @pytest.fixture(scope="module")
 def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
-    from cryptography.fernet import Fernet
-
-    from muxly_provider.db.engine import build_engine
-    from muxly_provider.db.migrate import upgrade
-
     home = tmp_path_factory.mktemp("live-sensor")
-    dags, out = home / "dags", home / "out"
-    dags.mkdir()
-    out.mkdir()
-    (dags / "webhook_sensors.py").write_text(textwrap.dedent(DAG_FILE).format(out=str(out)))
-    api_port = _free_port()
-    fernet = Fernet.generate_key().decode()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
-    env.update(
-        PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
-        AIRFLOW_HOME=str(home),
-        AIRFLOW__CORE__DAGS_FOLDER=str(dags),
-        AIRFLOW__CORE__LOAD_EXAMPLES="False",
-        AIRFLOW__CORE__EXECUTOR="LocalExecutor",
-        AIRFLOW__CORE__FERNET_KEY=fernet,
-        AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION="False",
-        AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS="True",
-        AIRFLOW__CORE__EXECUTION_API_SERVER_URL=f"http://127.0.0.1:{api_port}/execution/",
-        AIRFLOW__API__PORT=str(api_port),
-        AIRFLOW__API__HOST="127.0.0.1",
-        AIRFLOW__API__BASE_URL=f"http://127.0.0.1:{api_port}",
-        AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT=str(_free_port()),
-        AIRFLOW__TRIGGERER__TRIGGERER_HEALTH_CHECK_THRESHOLD="60",
-        AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=f"sqlite:///{home / 'airflow.db'}",
-        AIRFLOW__MUXLY__SQL_ALCHEMY_CONN=f"sqlite:///{home / 'muxly.db'}",
-        AIRFLOW__MUXLY__FILES_ROOT=str(home / "files"),
-        AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL="5",
-        AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL="5",
-        AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC="2",
-    )
-    subprocess.run([AIRFLOW, "db", "migrate"], env=env, check=True, capture_output=True, timeout=300)
-    engine = build_engine(env["AIRFLOW__MUXLY__SQL_ALCHEMY_CONN"])
-    upgrade(env["AIRFLOW__MUXLY__SQL_ALCHEMY_CONN"])
-    _seed(engine, fernet)
-    log = open(home / "standalone.log", "wb")  # noqa: SIM115
-    process = subprocess.Popen(
-        [AIRFLOW, "standalone"], env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-    )
-    live = Live(f"http://127.0.0.1:{api_port}", env, engine, api_port, process)
-    live.out = out  # type: ignore[attr-defined]
-    try:
+    source = textwrap.dedent(DAG_FILE).format(out=str(home / "out"))
 
-        def dags_ready() -> bool:
-            dags = _get(live, "/api/v2/dags?dag_id_pattern=live_sensor")
-            return dags is not None and len(dags["dags"]) == 4
+    def dags_ready(live: Live) -> bool:
+        dags = _get(live, "/api/v2/dags?dag_id_pattern=live_sensor")
+        return dags is not None and len(dags["dags"]) == 4
 
-        live.wait_for("the api-server and the four sensor DAGs", dags_ready, timeout=240)
+    with standalone(
+        home, {"webhook_sensors.py": source}, _seed, dags_ready, "the api-server and the four sensor DAGs"
+    ) as live:
         yield live
-    except BaseException:
-        log.flush()
-        print((home / "standalone.log").read_text(errors="replace")[-6000:])
-        raise
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-        engine.dispose()
-        log.close()
 
 
 def _seed(engine: Any, fernet: str) -> None:
     """Sensor-only endpoints (no job, no asset), signed with this Airflow's Fernet key."""
-    from muxly_provider.crypto import encrypt_secret
-
-    os.environ["AIRFLOW__CORE__FERNET_KEY"], previous = fernet, os.environ.get("AIRFLOW__CORE__FERNET_KEY")
-    try:
-        secret = encrypt_secret(SECRET)
-    finally:
-        if previous is None:
-            del os.environ["AIRFLOW__CORE__FERNET_KEY"]
-        else:
-            os.environ["AIRFLOW__CORE__FERNET_KEY"] = previous
+    secret = encrypt_with(fernet, SECRET)
     for name in ("wait", "split", "early", "never"):
         _insert(
             engine, "webhook_triggers", id=f"live_{name}", endpoint_path=f"live/{name}", secret_key=secret
@@ -158,18 +87,8 @@ def _seed(engine: Any, fernet: str) -> None:
 
 
 def _deliver(live: Live, path: str, payload: Any) -> dict[str, Any]:
-    body = json.dumps(payload).encode()
-    stamp = str(int(time.time()))
-    digest = hmac.new(SECRET.encode(), stamp.encode() + b"." + body, hashlib.sha256).hexdigest()
-    request = urllib.request.Request(
-        f"{live.base_url}/muxly/webhooks/{path}",
-        method="POST",
-        data=body,
-        headers={"X-Muxly-Timestamp": stamp, "X-Muxly-Signature": f"sha256={digest}"},
-    )
-    with urllib.request.urlopen(request, timeout=60) as response:
-        assert response.status == 202
-        answer: dict[str, Any] = json.loads(response.read())
+    status, answer = deliver(live.base_url, SECRET, path, payload)
+    assert status == 202, answer
     assert set(answer) == {"event_id"}  # a sensor-only endpoint starts nothing
     return answer
 
@@ -177,19 +96,7 @@ def _deliver(live: Live, path: str, payload: Any) -> dict[str, Any]:
 def _call(live: Live, method: str, path: str, body: Any = None) -> Any:
     """Airflow's REST API with a fresh token; ``None`` while the api-server does not answer in time (the
     machine may be loaded: the caller's wait retries)."""
-    try:
-        with urllib.request.urlopen(f"{live.base_url}/auth/token", timeout=30) as response:
-            token = json.loads(response.read())["access_token"]
-        request = urllib.request.Request(
-            f"{live.base_url}{path}",
-            method=method,
-            data=None if body is None else json.dumps(body).encode(),
-            headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
-        )
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return json.loads(response.read())
-    except (OSError, http.client.HTTPException, ValueError):
-        return None
+    return api_call(live.base_url, method, path, body)
 
 
 def _get(live: Live, path: str) -> Any:
