@@ -236,8 +236,10 @@ def bench_sensor(live: Any, airflow_db: Any, samples: int) -> None:
         while ti()[0] != "deferred":
             assert time.monotonic() < deadline, f"sensor of {run_id} never deferred"
             time.sleep(0.05)
-        # The triggerer has picked the trigger up; a random phase against its 1 s loop and the poll interval.
-        time.sleep(rng.uniform(0.5, 1.5))
+        # A deferred task's trigger starts in the triggerer up to ~2 s later (assignment and creation each wait
+        # for one of its 1 s loops): a delivery before that would measure the start, not the wait. Then a
+        # random phase against the triggerer's loop and the poll interval.
+        time.sleep(2.5 + rng.uniform(0.0, 1.0))
         seen: dict[str, float] = {}
         posted = time.time()
         status, body = deliver(live.base_url, LIVE_SECRET, "bench/wait", {"sample": sample})
@@ -250,7 +252,11 @@ def bench_sensor(live: Any, airflow_db: Any, samples: int) -> None:
                 seen[state] = time.time()
             if state == "success":
                 break
-            assert state not in ("failed", "up_for_retry", "skipped"), state
+            if state in ("failed", "up_for_retry", "skipped"):
+                home = Path(live.env["AIRFLOW_HOME"])
+                logs = sorted(home.glob(f"logs/dag_id={SENSOR_DAG}/run_id={run_id}/task_id=wait/*.log"))
+                tail = logs[-1].read_text(errors="replace")[-4000:] if logs else "(no task log)"
+                raise AssertionError(f"the sensor of {run_id} ended {state}:\n{tail}")
             assert time.monotonic() < deadline, f"sensor of {run_id} still {state}"
             time.sleep(0.02)
         with live.engine.connect() as conn:

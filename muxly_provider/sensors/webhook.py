@@ -60,7 +60,7 @@ class MuxlyWebhookSensor(BaseSensorOperator):
     :param condition: an expression of Muxly's condition language on the body (templated); ``None`` takes any
         delivery. A body that is not a JSON object is seen as ``{}``.
     :param timeout: how long to wait, seconds or a ``timedelta`` (default one hour)
-    :param poke_interval: seconds between two polls of the trigger (default 1)
+    :param poke_interval: seconds between two polls of the trigger (default 0.25)
     :param lookback_seconds: deliveries received this long before the sensor started still count (default
         ``[muxly] webhook_sensor_lookback_seconds``, 300)
     :param on_timeout: ``fail`` (the task fails, no retry) or ``skip``

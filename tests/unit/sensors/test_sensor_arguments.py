@@ -71,7 +71,7 @@ def test_execute_defers_at_once_with_the_window_and_the_deadline(monkeypatch: py
         "n > 1",
         "d/r/wait/-1",
     )
-    assert trigger.poll_interval == 1.0
+    assert trigger.poll_interval == 0.25
 
     own = MuxlyWebhookSensor(task_id="wait", endpoint_path="orders", lookback_seconds=0)
     with pytest.raises(TaskDeferred) as deferred:
