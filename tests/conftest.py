@@ -14,6 +14,11 @@ from pathlib import Path
 
 import pytest
 
+# One moto S3 server for the whole session: a fixture imported into several modules would start one server per
+# module, and Airflow caches a connection's filesystem per process, so a second server behind the same conn id
+# would be unreachable through it.
+from tests.s3_helpers import moto_s3  # noqa: F401
+
 _HOME = Path(tempfile.mkdtemp(prefix="muxly-airflow-home-"))
 os.environ["AIRFLOW_HOME"] = str(_HOME)
 os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")

@@ -2,7 +2,7 @@
 
 Usage from a test (the fixture starts one server per test session and stops it at the end)::
 
-    from tests.s3_helpers import create_bucket, moto_s3  # noqa: F401  (import the fixture into the module)
+    from tests.s3_helpers import create_bucket  # the moto_s3 fixture is registered in tests/conftest.py
 
     def test_something(moto_s3, monkeypatch):
         bucket = create_bucket(moto_s3.endpoint_url)          # a new, uniquely named bucket

@@ -21,14 +21,14 @@ import sqlalchemy as sa
 from sqlalchemy import Engine
 
 from tests.integration.jobs.test_staged_runs import RECORDS, _seed
-from tests.s3_helpers import MotoServer, create_bucket, list_keys, moto_s3, read_object  # noqa: F401
+from tests.s3_helpers import MotoServer, create_bucket, list_keys, read_object
 
 ROOT = Path(__file__).resolve().parents[3]
 IDS = [r["order_id"] for r in RECORDS]
 
 
 @pytest.fixture
-def s3_staging(moto_s3: MotoServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:  # noqa: F811
+def s3_staging(moto_s3: MotoServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     bucket = create_bucket(moto_s3.endpoint_url)
     monkeypatch.setenv("AIRFLOW_CONN_MUXLY_S3", moto_s3.connection_json())
     monkeypatch.setenv("AIRFLOW__MUXLY__STAGING_PATH", f"s3://{bucket}/staging")
@@ -161,7 +161,7 @@ def test_a_database_delivery_killed_mid_share_and_retried_writes_each_record_onc
 def test_a_file_delivery_to_s3_killed_mid_upload_and_retried_holds_each_record_once(
     muxly_engine: Engine,
     s3_staging: str,
-    moto_s3: MotoServer,  # noqa: F811
+    moto_s3: MotoServer,
     tmp_path: Path,
 ) -> None:
     bucket = s3_staging
@@ -200,7 +200,7 @@ def test_a_file_delivery_to_s3_killed_mid_upload_and_retried_holds_each_record_o
 def test_a_real_run_whose_deliveries_fail_after_their_batches_is_retried_to_exactly_once(
     muxly_engine: Engine,
     s3_staging: str,
-    moto_s3: MotoServer,  # noqa: F811
+    moto_s3: MotoServer,
     target: str,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

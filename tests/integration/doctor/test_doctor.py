@@ -16,7 +16,7 @@ from muxly_provider import doctor
 from muxly_provider.db.engine import get_engine
 from muxly_provider.db.migrate import upgrade
 from muxly_provider.db.models import metadata
-from tests.s3_helpers import aws_connection_json, create_bucket, free_port, moto_s3  # noqa: F401  (the fixture)
+from tests.s3_helpers import aws_connection_json, create_bucket, free_port
 
 AIRFLOW = Path(sys.executable).with_name("airflow")
 
@@ -138,7 +138,7 @@ def test_staging_that_cannot_be_written_fails_naming_the_settings(
 
 def test_staging_on_s3_through_the_staging_connection(
     ready: str,
-    moto_s3: object,  # noqa: F811
+    moto_s3: object,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from tests.s3_helpers import list_keys

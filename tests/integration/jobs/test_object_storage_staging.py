@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import Engine
 
 from tests.integration.jobs.test_staged_runs import RECORDS, _dag, _execution, _seed, _states
-from tests.s3_helpers import MotoServer, create_bucket, list_keys, moto_s3, read_object  # noqa: F401
+from tests.s3_helpers import MotoServer, create_bucket, list_keys, read_object
 from tests.unit.connectors.fake_servers import LocalServer, Reply, Request
 
 pytestmark = pytest.mark.usefixtures("airflow_db")
@@ -32,7 +32,7 @@ def sales_api() -> Iterator[str]:
 
 
 @pytest.fixture
-def s3_staging(moto_s3: MotoServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:  # noqa: F811
+def s3_staging(moto_s3: MotoServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     """Staging on a new bucket of the moto server, through the connection ``muxly_s3``; returns the bucket."""
     bucket = create_bucket(moto_s3.endpoint_url)
     monkeypatch.setenv("AIRFLOW_CONN_MUXLY_S3", moto_s3.connection_json())
@@ -54,7 +54,7 @@ def test_a_staged_run_goes_through_object_storage_only(
     muxly_engine: Engine,
     sales_api: str,
     s3_staging: str,
-    moto_s3: MotoServer,  # noqa: F811
+    moto_s3: MotoServer,
     airflow_home: Path,
 ) -> None:
     bucket = s3_staging
@@ -134,7 +134,7 @@ def test_an_unreachable_store_fails_extract_naming_the_staging_settings(
 
 
 def test_probe_round_trips_and_a_missing_bucket_fails_without_being_created(
-    moto_s3: MotoServer,  # noqa: F811
+    moto_s3: MotoServer,
     s3_staging: str,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
