@@ -135,6 +135,28 @@ def _seed(engine: Engine, api_url: str, out: Path) -> None:
         **common,
     )
     _insert(engine, "webhook_triggers", id="live_hook", job_id="live_manual", endpoint_path="live")
+    # Pushed records: the job routes the records its delivery carries (the webhook connector).
+    _insert(
+        engine,
+        "connectors",
+        id="live_push",
+        name="Pushed orders",
+        connector_type="webhook",
+        auth_settings={"auth_type": "none"},
+        connection_settings={"records_path": "orders"},
+    )
+    _insert(
+        engine,
+        "scheduler_jobs",
+        id="live_push",
+        name="Routes pushed records",
+        job_type="webhook",
+        connector_id="live_push",
+        action_type="export",
+        max_retries=0,
+        action_params={"destination_ids": ["live_file"]},
+    )
+    _insert(engine, "webhook_triggers", id="live_push_hook", job_id="live_push", endpoint_path="push")
     _insert(
         engine,
         "scheduler_jobs",
@@ -198,9 +220,9 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
                 dags = live.call("GET", "/api/v2/dags?dag_id_pattern=muxly__live")["dags"]
             except OSError:
                 return False
-            return len(dags) == 5
+            return len(dags) == 6
 
-        live.wait_for("the api-server and the five DAGs", dags_ready, timeout=180)
+        live.wait_for("the api-server and the six DAGs", dags_ready, timeout=180)
         yield live
     except BaseException:
         log.flush()
@@ -274,6 +296,30 @@ def test_every_trigger_is_mirrored(live: Live) -> None:
         ),
         timeout=150,
     )
+
+
+def test_webhook_delivery_records_are_routed(live: Live) -> None:
+    """A delivery's records (the webhook connector) go through a real run to the file destination."""
+    orders = [{"order_id": f"pushed-{i}", "amount": i} for i in range(3)]
+    hook = urllib.request.Request(
+        f"{live.base_url}/muxly/webhooks/push",
+        method="POST",
+        data=json.dumps({"orders": orders}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    assert urllib.request.urlopen(hook, timeout=30).status == 202
+    [row] = _final(live, "live_push", 1)
+    assert row["status"] == "success", row
+    assert row["triggered_by"] == "webhook"
+    assert row["result"]["records_in"] == 3
+    assert row["result"]["destinations"]["live_file"]["delivered"] == 3
+    out = Path(live.env["AIRFLOW__MUXLY__FILES_ROOT"]) / "out"
+    written = [json.loads(line) for path in out.glob("*.jsonl") for line in path.read_text().splitlines()]
+    assert sorted(r["order_id"] for r in written if str(r.get("order_id", "")).startswith("pushed-")) == [
+        "pushed-0",
+        "pushed-1",
+        "pushed-2",
+    ]
 
 
 def test_rest_triggered_run_reads_api_while_running(live: Live) -> None:
