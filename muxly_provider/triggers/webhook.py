@@ -20,6 +20,7 @@ An event's payload (``TriggerEvent.payload``)::
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -41,6 +42,11 @@ Not 1 s: Airflow's triggerer hands a finished trigger's event on once per 1 s lo
 (``benchmarks/README.md``, issue 13: median delivery-to-success 2.2-2.7 s at 1 s, 1.9 s at 0.25 s)."""
 RESCAN_SECONDS = 600
 """A running poller reads again only the deliveries of the last ten minutes (see ``_slide_window``)."""
+
+MAX_POLL_FAILURES = 20
+"""Consecutive failed polls (Muxly's database unreachable, a lock timeout) a trigger rides out before it fails."""
+
+log = logging.getLogger(__name__)
 
 
 def event_payload(record: WebhookEventRecord) -> dict[str, Any]:
@@ -131,10 +137,30 @@ class WebhookEventPoller:
         self, poll_interval: float, deadline: datetime | None = None
     ) -> WebhookEventRecord | None:
         """Wait for the next claimed delivery; ``None`` once ``deadline`` (naive UTC) has passed."""
+        from sqlalchemy.exc import SQLAlchemyError
+
         from muxly_provider.webhook_events import utcnow
 
+        failures = 0
         while True:
-            record = await asyncio.to_thread(self.poll_once)
+            try:
+                record = await asyncio.to_thread(self.poll_once)
+            except SQLAlchemyError as exc:
+                # A passing database problem must not fail the waiting task: try again at the next poll, and
+                # give up only after MAX_POLL_FAILURES in a row (the error then fails the task with its cause).
+                failures += 1
+                if failures >= MAX_POLL_FAILURES:
+                    raise
+                log.warning(
+                    "Muxly: polling deliveries of %s failed (%s/%s): %s",
+                    self.endpoint_path,
+                    failures,
+                    MAX_POLL_FAILURES,
+                    str(exc).splitlines()[0] if str(exc) else type(exc).__name__,
+                )
+                record = None
+            else:
+                failures = 0
             if record is not None:
                 return record
             now = utcnow()
