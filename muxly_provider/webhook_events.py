@@ -207,6 +207,32 @@ def _records(conn: Connection, ids: list[str]) -> list[WebhookEventRecord]:
     ]
 
 
+def held_claim(
+    engine: Engine, *, endpoint_path: str, since: datetime, key: str, claimed_by: str
+) -> WebhookEventRecord | None:
+    """The delivery ``claimed_by`` already claimed for ``key`` in the window, if any (the oldest).
+
+    A task instance that runs again (a retry after a resumed try was killed, a cleared task) gets back the
+    delivery it consumed instead of waiting for a new one: the re-run is idempotent and no delivery is lost
+    to a try that Airflow failed after the trigger had claimed it.
+    """
+    with engine.connect() as conn:
+        event_id = conn.execute(
+            select(EVENTS.c.id)
+            .join(CLAIMS, CLAIMS.c.event_id == EVENTS.c.id)
+            .where(
+                EVENTS.c.endpoint_path == endpoint_path,
+                EVENTS.c.received_at >= since,
+                CLAIMS.c.consumer_key == key,
+                CLAIMS.c.claimed_by == claimed_by,
+            )
+            .order_by(EVENTS.c.received_at, EVENTS.c.id)
+            .limit(1)
+        ).scalar()
+        records = _records(conn, [str(event_id)]) if event_id is not None else []
+    return records[0] if records else None
+
+
 def claim_first_match(
     engine: Engine,
     *,

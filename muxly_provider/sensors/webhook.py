@@ -1,6 +1,7 @@
 """``MuxlyWebhookSensor``: a deferrable sensor released by a signed webhook delivery.
 
-The sensor defers at once to :class:`~muxly_provider.triggers.webhook.MuxlyWebhookTrigger` (the triggerer
+The sensor first claims a matching delivery that is already waiting (then it returns at once, without
+deferring); otherwise it defers to :class:`~muxly_provider.triggers.webhook.MuxlyWebhookTrigger` (the triggerer
 waits; no worker slot is held). The trigger claims the first delivery of ``endpoint_path`` received since the
 sensor started minus its lookback window that matches ``condition`` (Muxly's condition language, on the JSON
 body). Each delivery is consumed once per (endpoint, condition): two sensors waiting with the same endpoint and
@@ -98,7 +99,7 @@ class MuxlyWebhookSensor(BaseSensorOperator):
                 raise ValueError(f"{type(self).__name__} {kwargs.get('task_id')!r}: {problem}")
 
     def execute(self, context: Any) -> Any:
-        """Defer at once to the trigger (the window starts now minus the lookback)."""
+        """Return a delivery already waiting, else defer to the trigger (the window starts now minus the lookback)."""
         from airflow.sdk.exceptions import AirflowFailException
 
         from muxly_provider.webhook_events import lookback_seconds, utcnow
@@ -117,6 +118,9 @@ class MuxlyWebhookSensor(BaseSensorOperator):
             poll_interval=self.poke_interval,
             claimed_by=f"{ti.dag_id}/{ti.run_id}/{ti.task_id}/{ti.map_index}",
         )
+        claimed = self._claim_now(trigger)
+        if claimed is not None:
+            return self.execute_complete(context, claimed)
         self.log.info(
             "Waiting up to %ss for a delivery to %s%s (lookback %ss)",
             self.timeout,
@@ -129,6 +133,30 @@ class MuxlyWebhookSensor(BaseSensorOperator):
             method_name="execute_complete",
             timeout=timedelta(seconds=self.timeout + DEFER_GRACE_SECONDS),
         )
+
+    def _claim_now(self, trigger: MuxlyWebhookTrigger) -> dict[str, Any] | None:
+        """Claim a delivery already waiting in the window before deferring (the trigger's event, or ``None``).
+
+        A delivery that is already there (inside the lookback, or this task instance's own claim from an
+        earlier try) releases the task without a deferral: faster, and out of reach of an Airflow 3.3 race in
+        which a trigger that fires before the scheduler has seen the deferring try exit gets the resumed try
+        failed ("state mismatch", docs/webhooks.md). A database error here only means: defer and let the
+        trigger poll (it rides out passing outages).
+        """
+        from sqlalchemy.exc import SQLAlchemyError
+
+        from muxly_provider.triggers.webhook import WebhookEventPoller, event_payload, parse_time
+
+        since = parse_time(trigger.since, "since")
+        assert since is not None
+        try:
+            record = WebhookEventPoller(
+                trigger.endpoint_path, trigger.condition, since, kind="sensor", claimed_by=trigger.claimed_by
+            ).poll_once()
+        except SQLAlchemyError as exc:
+            self.log.warning("Could not look for a waiting delivery before deferring: %s", exc)
+            return None
+        return None if record is None else event_payload(record)
 
     def resume_execution(self, next_method: str, next_kwargs: dict[str, Any] | None, context: Any) -> Any:
         """Resume after the trigger fired; Airflow's own deferral timeout fails or skips as configured.

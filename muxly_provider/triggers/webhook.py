@@ -61,7 +61,7 @@ def event_payload(record: WebhookEventRecord) -> dict[str, Any]:
     }
 
 
-def _parse_time(value: str | None, name: str) -> datetime | None:
+def parse_time(value: str | None, name: str) -> datetime | None:
     if value is None:
         return None
     try:
@@ -101,6 +101,7 @@ class WebhookEventPoller:
         self.claimed_by = claimed_by
         self._rejected: set[str] = set()
         self._window_moved_at: datetime | None = None
+        self._held_checked = claimed_by is None
 
     def _slide_window(self, now: datetime) -> None:
         """Stop re-reading old deliveries: every :data:`RESCAN_SECONDS` the window start moves up to
@@ -118,10 +119,26 @@ class WebhookEventPoller:
             self._rejected.clear()
 
     def poll_once(self) -> WebhookEventRecord | None:
-        """Claim the oldest matching unclaimed delivery now (synchronous: call it in a thread)."""
-        from muxly_provider.db.engine import get_engine
-        from muxly_provider.webhook_events import claim_first_match, utcnow
+        """Claim the oldest matching unclaimed delivery now (synchronous: call it in a thread).
 
+        The first poll of a poller with ``claimed_by`` first returns the delivery that consumer already
+        claimed in the window, if any (:func:`~muxly_provider.webhook_events.held_claim`).
+        """
+        from muxly_provider.db.engine import get_engine
+        from muxly_provider.webhook_events import claim_first_match, held_claim, utcnow
+
+        if not self._held_checked and self.claimed_by is not None:
+            # Once per poller: a task instance running again gets back the delivery it already claimed.
+            held = held_claim(
+                get_engine(),
+                endpoint_path=self.endpoint_path,
+                since=self.since,
+                key=self.key,
+                claimed_by=self.claimed_by,
+            )
+            self._held_checked = True
+            if held is not None:
+                return held
         self._slide_window(utcnow())
         return claim_first_match(
             get_engine(),
@@ -217,12 +234,12 @@ class MuxlyWebhookTrigger(BaseTrigger):
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         """Poll until a delivery is claimed or the deadline passes; yield one event."""
-        since = _parse_time(self.since, "since")
+        since = parse_time(self.since, "since")
         assert since is not None
         poller = WebhookEventPoller(
             self.endpoint_path, self.condition, since, kind="sensor", claimed_by=self.claimed_by
         )
-        record = await poller.next_delivery(self.poll_interval, _parse_time(self.deadline, "deadline"))
+        record = await poller.next_delivery(self.poll_interval, parse_time(self.deadline, "deadline"))
         if record is None:
             yield _event(
                 {"status": "timeout", "endpoint_path": self.endpoint_path, "deadline": self.deadline}

@@ -335,3 +335,43 @@ def test_a_condition_that_does_not_compile_fails_the_trigger_with_its_position(m
 
     with pytest.raises(MuxlyConditionError, match="position"):
         asyncio.run(_first_event(_trigger(condition="status == ")))
+
+
+def test_a_sensor_takes_a_delivery_already_waiting_without_deferring(
+    client: Any, muxly_engine: Engine
+) -> None:
+    """No deferral when the delivery is there: out of reach of Airflow's resume-after-defer race."""
+    from muxly_provider.sensors import MuxlyWebhookSensor
+
+    class TI:
+        dag_id, run_id, task_id, map_index = "d", "r1", "wait", -1
+        pushed: dict[str, Any] = {}  # noqa: RUF012 - one TI per test
+
+        def xcom_push(self, key: str, value: Any) -> None:
+            self.pushed[key] = value
+
+    other = _deliver(client, {"n": 1})
+    wanted = _deliver(client, {"n": 2})
+    ti = TI()
+    sensor = MuxlyWebhookSensor(task_id="wait", endpoint_path="signed/orders", condition="n == 2")
+    assert sensor.execute({"ti": ti}) == {"n": 2}  # returned, not deferred (TaskDeferred would raise)
+    assert ti.pushed["webhook_event"]["event_id"] == wanted
+    [claim] = _claims(muxly_engine)
+    assert claim["event_id"] == wanted and claim["claimed_by"] == "d/r1/wait/-1"
+    assert other not in {c["event_id"] for c in _claims(muxly_engine)}
+
+
+def test_a_task_instance_running_again_gets_back_the_delivery_it_claimed(
+    client: Any, muxly_engine: Engine
+) -> None:
+    """A retry after Airflow failed the resumed try (its trigger had already claimed) loses nothing."""
+    first = _deliver(client, {"n": 1})
+    event = asyncio.run(_first_event(_trigger(claimed_by="d/r/wait/-1")))
+    assert event["event_id"] == first
+
+    second = _deliver(client, {"n": 2})
+    again = asyncio.run(_first_event(_trigger(claimed_by="d/r/wait/-1")))
+    assert again["event_id"] == first and again["body"] == {"n": 1}  # its own claim, not the new delivery
+    elsewhere = asyncio.run(_first_event(_trigger(claimed_by="d/r2/wait/-1")))
+    assert elsewhere["event_id"] == second  # another task instance never gets someone else's claim
+    assert len(_claims(muxly_engine)) == 2
