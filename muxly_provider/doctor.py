@@ -20,6 +20,11 @@ One :class:`Check` per line, in order (a check whose prerequisite failed is ``sk
     With an executor that runs tasks on other machines (``[core] executor`` not Local/Sequential), a local
     ``staging_path`` is a failure (the extract's records would stay on its worker) and ``files_root`` a warning
     (file connectors and destinations use the disk of whichever worker runs the task).
+``dag_processor_order``
+    With shard files (``[muxly] dag_file_shards`` above 1), ``[dag_processor] file_parsing_sort_mode =
+    modified_time`` (Airflow's default) is a warning: the processor sorts its queue by modification time at
+    every bundle refresh, which each re-parse request forces, so a changed job's shard loses its place at the
+    front unless its file is touched on the DAG processor's disk (``alphabetical`` keeps it).
 ``settings_agree``
     The settings every machine must share (:func:`fingerprint_settings`: Muxly's database without user or
     password, ``db_schema``, ``staging_path``, ``staging_conn_id``, ``files_root``, ``dag_file_shards``, a short
@@ -401,6 +406,30 @@ class _Doctor:
             "connectors/destinations",
         )
 
+    def dag_processor_order(self) -> None:
+        from airflow.configuration import conf
+
+        from muxly_provider import settings
+
+        shards = settings.dag_file_shards()
+        mode = conf.get("dag_processor", "file_parsing_sort_mode", fallback="modified_time")
+        if shards <= 1 or mode != "modified_time":
+            self.add(
+                "dag_processor_order",
+                OK,
+                f"[muxly] dag_file_shards = {shards}, [dag_processor] file_parsing_sort_mode = {mode}",
+            )
+            return
+        self.add(
+            "dag_processor_order",
+            WARNING,
+            f"{shards} shard files with [dag_processor] file_parsing_sort_mode = modified_time: the DAG processor "
+            "re-sorts its queue by file modification time at the bundle refresh each re-parse request forces, so "
+            "a changed job can wait for its shard's turn in the pass unless the api-server can touch the file",
+            "set [dag_processor] file_parsing_sort_mode = alphabetical on the DAG processor "
+            "(random_seeded_by_host with several DAG processors)",
+        )
+
     def settings_agree(self) -> None:
         if self.url is None:
             self.add("settings_agree", SKIPPED, "no usable Muxly database URL")
@@ -478,6 +507,7 @@ def run_checks(write_fingerprint: bool = True) -> Report:
         "fernet_key",
         "staging",
         "local_paths",
+        "dag_processor_order",
         "settings_agree",
     ):
         doctor.guarded(name, getattr(doctor, name))

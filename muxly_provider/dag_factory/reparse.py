@@ -15,6 +15,11 @@ shards of its jobs; a destination, route, routing rule or one of their links can
 asks for every file that holds a Muxly DAG. A file that holds no Muxly DAG yet (a new deployment) is unknown
 here and waits for its turn.
 
+Airflow's default ``[dag_processor] file_parsing_sort_mode = modified_time`` sorts the queue again by the files'
+modification times at every bundle refresh, and a priority request forces one, so the requested file would lose
+its place: Muxly touches the file where it is on this machine's disk, and recommends ``alphabetical`` for shard
+files (``airflow muxly doctor`` warns; docs/deployment.md).
+
 Airflow drops a request for a file that is being parsed at that very moment (the parse that is running may
 have read the rows before the commit), so the request is sent again :data:`FOLLOW_UP_SECONDS` later from a
 background thread (in a short-lived CLI process the thread ends with the process; the next pass then shows the
@@ -149,15 +154,18 @@ def _request(changes: set[tuple[str, str]]) -> int:
         job_ids |= _jobs_of_connectors(connectors)
     with create_session() as session:
         files: dict[File, int | None] = {}
+        paths: dict[File, str] = {}
         query = (
-            select(DagModel.bundle_name, DagModel.relative_fileloc)
+            select(DagModel.bundle_name, DagModel.relative_fileloc, DagModel.fileloc)
             .where(DagModel.dag_id.startswith(DAG_ID_PREFIX, autoescape=True), DagModel.is_stale.is_(False))
             .distinct()
         )
-        for bundle, relative in session.execute(query):
+        for bundle, relative, fileloc in session.execute(query):
             if relative is not None:
                 match = _SHARD_FILE.search(relative)
                 files[(bundle, relative)] = int(match.group(1)) if match else None
+                if fileloc:
+                    paths[(bundle, relative)] = fileloc
         wanted: set[File] = set()
         if everything:
             wanted = set(files)
@@ -167,10 +175,14 @@ def _request(changes: set[tuple[str, str]]) -> int:
                 if (shards <= 1 and shard is None) or shard in shards_wanted:
                     wanted.add(file)
             if job_ids:
-                own = select(DagModel.bundle_name, DagModel.relative_fileloc).where(
+                own = select(DagModel.bundle_name, DagModel.relative_fileloc, DagModel.fileloc).where(
                     DagModel.dag_id.in_(sorted(dag_id_for(j) for j in job_ids))
                 )
-                wanted |= {(b, r) for b, r in session.execute(own) if r is not None}
+                for bundle, relative, fileloc in session.execute(own):
+                    if relative is not None:
+                        wanted.add((bundle, relative))
+                        if fileloc:
+                            paths[(bundle, relative)] = fileloc
         for bundle, relative in sorted(wanted):
             request_id = hashlib.md5(f"{bundle}:{relative}".encode(), usedforsecurity=False).hexdigest()
             if session.get(DagPriorityParsingRequest, request_id) is None:
@@ -179,7 +191,27 @@ def _request(changes: set[tuple[str, str]]) -> int:
                 session.add(request)
     if wanted:
         log.info("Muxly: asked Airflow to re-parse %s", ", ".join(f"{b}:{r}" for b, r in sorted(wanted)))
+        _touch(paths[file] for file in wanted if file in paths)
     return len(wanted)
+
+
+def _touch(filelocs: Iterable[str]) -> None:
+    """Give the requested files a new modification time, where they are on this machine's disk.
+
+    With Airflow's default ``[dag_processor] file_parsing_sort_mode = modified_time``, the processor sorts its
+    queue again by modification time at every bundle refresh, and a priority request forces one: the requested
+    file loses its place at the front unless it is the newest. Where the DAG files are not on this machine (an
+    api-server without the bundle), nothing is touched; ``file_parsing_sort_mode = alphabetical`` then keeps
+    the request's place (docs/deployment.md).
+    """
+    import os
+
+    for fileloc in filelocs:
+        try:
+            if os.path.isfile(fileloc):
+                os.utime(fileloc)
+        except OSError as exc:  # read-only DAG folder: the request alone still counts
+            log.debug("Muxly: could not touch %s: %s", fileloc, exc)
 
 
 def _jobs_of_connectors(connector_ids: set[str]) -> set[str]:

@@ -105,6 +105,24 @@ def test_a_job_write_asks_for_its_shard_file_only(shard_dags: tuple[TestClient, 
     assert _requests() == {_shard_file("job_4")}
 
 
+def test_a_requested_file_on_this_disk_gets_a_new_modification_time(
+    shard_dags: tuple[TestClient, dict[str, str]], tmp_path: Path
+) -> None:
+    """Airflow re-sorts its queue by modification time at the refresh a request forces: the file must be newest."""
+    import os
+    import time
+
+    client, headers = shard_dags
+    old = time.time() - 3600
+    files = sorted((tmp_path / "dags").glob("muxly_dags_shard_*.py"))
+    for path in files:
+        os.utime(path, (old, old))
+    answer = client.patch(f"{API}/jobs/job_4", headers=headers, json={"schedule": "0 3 * * *"})
+    assert answer.status_code == 200, answer.text
+    touched = {path.name for path in files if path.stat().st_mtime > old + 60}
+    assert touched == {_shard_file("job_4")}
+
+
 def test_a_new_job_asks_for_the_file_of_its_shard(shard_dags: tuple[TestClient, dict[str, str]]) -> None:
     client, headers = shard_dags
     job = {

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -46,6 +47,7 @@ def test_a_ready_machine_passes_every_check_and_records_its_settings(ready: str)
         "fernet_key": "ok",
         "staging": "ok",
         "local_paths": "ok",
+        "dag_processor_order": "ok",
         "settings_agree": "ok",
     }
     table = metadata.tables["machine_settings"]
@@ -186,6 +188,22 @@ def test_local_paths_with_a_remote_executor(ready: str, monkeypatch: pytest.Monk
     assert "[muxly] files_root" in check.detail
 
 
+def test_shard_files_with_the_modified_time_order_are_a_warning(
+    ready: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AIRFLOW__MUXLY__DAG_FILE_SHARDS", "20")
+    monkeypatch.setenv("AIRFLOW__DAG_PROCESSOR__FILE_PARSING_SORT_MODE", "modified_time")
+    check = _checks()["dag_processor_order"]
+    assert check.status == "warning", check
+    assert "file_parsing_sort_mode = alphabetical" in check.fix
+
+    monkeypatch.setenv("AIRFLOW__DAG_PROCESSOR__FILE_PARSING_SORT_MODE", "alphabetical")
+    assert _checks()["dag_processor_order"].status == "ok"
+    monkeypatch.setenv("AIRFLOW__DAG_PROCESSOR__FILE_PARSING_SORT_MODE", "modified_time")
+    monkeypatch.setenv("AIRFLOW__MUXLY__DAG_FILE_SHARDS", "1")
+    assert _checks()["dag_processor_order"].status == "ok"
+
+
 def test_settings_that_disagree_with_another_machine_are_listed(ready: str) -> None:
     values = doctor.fingerprint_settings(ready)
     same = dict(values)
@@ -241,7 +259,7 @@ def test_cli_doctor_in_a_fresh_airflow_home(tmp_path: Path) -> None:
 
     before = run("doctor")
     assert before.returncode == 1, before.stdout + before.stderr
-    assert "database_reachable  FAILED" in before.stdout
+    assert re.search(r"^database_reachable +FAILED", before.stdout, re.MULTILINE), before.stdout
     assert "fix: run 'airflow db migrate'" in before.stdout
     assert "Muxly is NOT ready on this machine" in before.stdout
 
@@ -250,7 +268,7 @@ def test_cli_doctor_in_a_fresh_airflow_home(tmp_path: Path) -> None:
     assert after.returncode == 0, after.stdout + after.stderr
     report = json.loads(after.stdout)  # nothing but the JSON on stdout
     assert report["ok"] is True
-    assert [c["status"] for c in report["checks"]] == ["ok"] * 7
+    assert [c["status"] for c in report["checks"]] == ["ok"] * 8
 
     env["AIRFLOW__CORE__EXECUTOR"] = "CeleryExecutor"
     remote = run("doctor", "--output-format", "json")
