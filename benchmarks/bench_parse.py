@@ -71,7 +71,7 @@ with DAG(
     extract = MuxlyExtractOperator(task_id="extract", job_id={job_id!r})
     deliver = MuxlyDeliverOperator(task_id="deliver__d1", job_id={job_id!r}, destination_id="d1")
     cleanup = MuxlyCleanupOperator(task_id="cleanup", retries=1,
-                                   outlets=[Asset(name={dag_id!r}, uri="muxly://jobs/" + {dag_id!r})])
+                                   outlets=[Asset(name={dag_id!r}, uri="x-muxly://jobs/" + {dag_id!r})])
     extract >> deliver >> cleanup
 """
 
