@@ -19,7 +19,9 @@ from muxly_provider import secret_urls
 class StrictConfig(BaseModel):
     """A JSON object with a closed set of keys (unknown keys are an error)."""
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True, str_strip_whitespace=False, defer_build=True)
+    model_config = ConfigDict(
+        extra="forbid", populate_by_name=True, str_strip_whitespace=False, defer_build=True
+    )
 
 
 NonEmptyStr = Annotated[str, StringConstraints(min_length=1)]
