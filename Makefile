@@ -1,9 +1,9 @@
-# Muxly for Apache Airflow: the two commands of the README, plus lint.
+# Muxly for Apache Airflow: the two commands of the README, plus lint and the UI bundle.
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTHON ?= python3
 
-.PHONY: install demo test lint clean
+.PHONY: install demo test lint ui ui-check clean
 
 install: $(VENV)/.installed
 
@@ -26,6 +26,15 @@ lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
+
+## ui: rebuild the UI bundle muxly_provider/ui/static/muxly-ui.js from ui/ (Node >= 20.19, npm)
+ui:
+	cd ui && npm ci --no-audit --no-fund && npm run build
+
+## ui-check: rebuild the bundle and fail when the shipped one does not match its sources
+ui-check: ui
+	git diff --exit-code --stat -- muxly_provider/ui/static
+	test -z "$$(git status --porcelain --untracked-files=all -- muxly_provider/ui/static)"
 
 clean:
 	rm -rf .demo build dist *.egg-info

@@ -1,0 +1,75 @@
+import { Box, Button, Flex, Heading, Text } from "@chakra-ui/react";
+import { Link, Outlet, Route, Routes, useMatch, useResolvedPath } from "react-router-dom";
+import { useMe } from "./api/useMe";
+import { Placeholder } from "./components/common";
+import { JobDetailPage } from "./pages/JobDetail";
+import { JobsPage } from "./pages/Jobs";
+import { OverviewPage } from "./pages/Overview";
+
+/** The pages of the app: path (relative to Airflow's plugin/muxly route) and title. */
+export const PAGES: { path: string; title: string }[] = [
+  { path: "", title: "Overview" },
+  { path: "jobs", title: "Jobs" },
+  { path: "connectors", title: "Connectors" },
+  { path: "destinations", title: "Destinations" },
+  { path: "rules", title: "Rules" },
+  { path: "routes", title: "Routes" },
+  { path: "webhooks", title: "Webhooks" },
+  { path: "tester", title: "Tester" },
+  { path: "dead-letters", title: "Dead letters" },
+  { path: "import-export", title: "Import / export" },
+];
+
+const BUILT = new Set(["", "jobs"]);
+
+function TabLink({ to, end, children }: { to: string; end: boolean; children: string }) {
+  const resolved = useResolvedPath(to);
+  const active = useMatch({ path: resolved.pathname, end }) !== null;
+  return (
+    <Button asChild size="sm" variant={active ? "subtle" : "ghost"} aria-current={active ? "page" : undefined}>
+      <Link to={to}>{children}</Link>
+    </Button>
+  );
+}
+
+function Shell() {
+  const { me } = useMe();
+  return (
+    <Box p={4} color="fg">
+      <Flex align="center" justify="space-between" mb={3} gap={4} wrap="wrap">
+        <Heading size="lg">Muxly</Heading>
+        {me && (
+          <Text color="fg.muted" fontSize="sm" data-testid="muxly-user">
+            {me.display_name ?? me.username} · {me.roles.join(", ") || "no role"}
+          </Text>
+        )}
+      </Flex>
+      <Flex as="nav" gap={1} wrap="wrap" borderBottomWidth="1px" borderColor="border" pb={2} mb={4}>
+        {PAGES.map((page) => (
+          <TabLink key={page.path} to={page.path || "."} end={page.path === ""}>
+            {page.title}
+          </TabLink>
+        ))}
+      </Flex>
+      <Outlet />
+    </Box>
+  );
+}
+
+/** The Muxly app: its own routes below Airflow's `plugin/muxly/*` route. */
+export function MuxlyApp() {
+  return (
+    <Routes>
+      <Route element={<Shell />}>
+        <Route index element={<OverviewPage />} />
+        <Route path="overview" element={<OverviewPage />} />
+        <Route path="jobs" element={<JobsPage />} />
+        <Route path="jobs/:jobId" element={<JobDetailPage />} />
+        {PAGES.filter((page) => !BUILT.has(page.path)).map((page) => (
+          <Route key={page.path} path={page.path} element={<Placeholder title={page.title} />} />
+        ))}
+        <Route path="*" element={<Placeholder title="Not found" />} />
+      </Route>
+    </Routes>
+  );
+}
