@@ -1,5 +1,6 @@
 import { Box, Button, Flex, Heading, Text } from "@chakra-ui/react";
-import { Link, Outlet, Route, Routes, useMatch, useResolvedPath } from "react-router-dom";
+import { Link, Outlet, Route, Routes, useLocation, useMatch } from "react-router-dom";
+import { AppRoot, appRootOf, useAppPath } from "./appRoot";
 import { useMe } from "./api/useMe";
 import { Placeholder } from "./components/common";
 import { JobDetailPage } from "./pages/JobDetail";
@@ -23,11 +24,11 @@ export const PAGES: { path: string; title: string }[] = [
 const BUILT = new Set(["", "jobs"]);
 
 function TabLink({ to, end, children }: { to: string; end: boolean; children: string }) {
-  const resolved = useResolvedPath(to);
-  const active = useMatch({ path: resolved.pathname, end }) !== null;
+  const path = useAppPath(to);
+  const active = useMatch({ path, end }) !== null;
   return (
     <Button asChild size="sm" variant={active ? "subtle" : "ghost"} aria-current={active ? "page" : undefined}>
-      <Link to={to}>{children}</Link>
+      <Link to={path}>{children}</Link>
     </Button>
   );
 }
@@ -46,7 +47,7 @@ function Shell() {
       </Flex>
       <Flex as="nav" gap={1} wrap="wrap" borderBottomWidth="1px" borderColor="border" pb={2} mb={4}>
         {PAGES.map((page) => (
-          <TabLink key={page.path} to={page.path || "."} end={page.path === ""}>
+          <TabLink key={page.path} to={page.path} end={page.path === ""}>
             {page.title}
           </TabLink>
         ))}
@@ -58,18 +59,21 @@ function Shell() {
 
 /** The Muxly app: its own routes below Airflow's `plugin/muxly/*` route. */
 export function MuxlyApp() {
+  const root = appRootOf(useLocation().pathname);
   return (
-    <Routes>
-      <Route element={<Shell />}>
-        <Route index element={<OverviewPage />} />
-        <Route path="overview" element={<OverviewPage />} />
-        <Route path="jobs" element={<JobsPage />} />
-        <Route path="jobs/:jobId" element={<JobDetailPage />} />
-        {PAGES.filter((page) => !BUILT.has(page.path)).map((page) => (
-          <Route key={page.path} path={page.path} element={<Placeholder title={page.title} />} />
-        ))}
-        <Route path="*" element={<Placeholder title="Not found" />} />
-      </Route>
-    </Routes>
+    <AppRoot.Provider value={root}>
+      <Routes>
+        <Route element={<Shell />}>
+          <Route index element={<OverviewPage />} />
+          <Route path="overview" element={<OverviewPage />} />
+          <Route path="jobs" element={<JobsPage />} />
+          <Route path="jobs/:jobId" element={<JobDetailPage />} />
+          {PAGES.filter((page) => !BUILT.has(page.path)).map((page) => (
+            <Route key={page.path} path={page.path} element={<Placeholder title={page.title} />} />
+          ))}
+          <Route path="*" element={<Placeholder title="Not found" />} />
+        </Route>
+      </Routes>
+    </AppRoot.Provider>
   );
 }

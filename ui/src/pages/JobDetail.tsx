@@ -2,6 +2,7 @@ import { Box, Flex, Heading, Link as ChakraLink, Stack, Text } from "@chakra-ui/
 import { useQuery } from "@tanstack/react-query";
 import { Link, useParams } from "react-router-dom";
 import { api, dagUrl } from "../api/client";
+import { useAppPath } from "../appRoot";
 import type { JobFlow, Row } from "../api/types";
 import { Card, ErrorNote, Loading } from "../components/common";
 import { JobConfig, RecentExecutions } from "../components/jobParts";
@@ -97,6 +98,7 @@ function Flow({ flow }: { flow: JobFlow }) {
 /** One job: its flow, configuration and recent executions. */
 export function JobDetailPage() {
   const { jobId = "" } = useParams();
+  const jobsPath = useAppPath("jobs");
   const query = useQuery({
     queryKey: ["flow", jobId],
     queryFn: () => api<JobFlow>(`/jobs/${encodeURIComponent(jobId)}/flow`),
@@ -105,7 +107,7 @@ export function JobDetailPage() {
     <Stack gap={4}>
       <Flex gap={3} align="baseline" wrap="wrap">
         <ChakraLink asChild colorPalette="blue" fontSize="sm">
-          <Link to=".." relative="path">
+          <Link to={jobsPath}>
             ← Jobs
           </Link>
         </ChakraLink>

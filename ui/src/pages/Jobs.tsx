@@ -4,13 +4,14 @@ import { useVirtualizer } from "@tanstack/react-virtual";
 import { useEffect, useRef, useState } from "react";
 import { Link } from "react-router-dom";
 import { api, dagUrl, errorMessage } from "../api/client";
+import { useAppPath } from "../appRoot";
 import type { JobListItem, Page } from "../api/types";
 import { useMe } from "../api/useMe";
 import { ErrorNote, StatusBadge, When } from "../components/common";
 
 const PAGE_SIZE = 100;
 const ROW_HEIGHT = 44;
-const GRID = "minmax(160px,2fr) 90px 110px minmax(100px,1fr) 70px 90px 150px 120px 150px 200px";
+const GRID = "minmax(160px,2fr) 90px 110px minmax(100px,1fr) 80px 90px 150px 120px 150px 200px";
 
 type Sort = { field: string; order: "asc" | "desc" };
 
@@ -93,6 +94,7 @@ function RunPanel({ job, onClose }: { job: JobListItem; onClose: () => void }) {
 /** All jobs: server-side paging, sorting and filters; a virtualised table; enable/disable and run now. */
 export function JobsPage() {
   const { can } = useMe();
+  const jobsPath = useAppPath("jobs");
   const queryClient = useQueryClient();
   const [q, setQ] = useState("");
   const [enabled, setEnabled] = useState("");
@@ -176,7 +178,7 @@ export function JobsPage() {
             {COLUMNS.map((column) => (
               <Box key={column.title} px={2} py={2} role="columnheader">
                 {column.sort ? (
-                  <Button size="xs" variant="plain" px={0} onClick={() => sortBy(column.sort ?? "")}>
+                  <Button size="sm" variant="plain" px={0} h="auto" fontWeight="semibold" onClick={() => sortBy(column.sort ?? "")}>
                     {column.title}
                     {sort.field === column.sort ? (sort.order === "asc" ? " ▲" : " ▼") : ""}
                   </Button>
@@ -213,7 +215,7 @@ export function JobsPage() {
                   >
                     <Box px={2} truncate title={job.id}>
                       <ChakraLink asChild colorPalette="blue">
-                        <Link to={encodeURIComponent(job.id)}>{job.name || job.id}</Link>
+                        <Link to={`${jobsPath}/${encodeURIComponent(job.id)}`}>{job.name || job.id}</Link>
                       </ChakraLink>
                     </Box>
                     <Box px={2}>{job.job_type}</Box>

@@ -2,6 +2,7 @@ import { Box, Link as ChakraLink, SimpleGrid, Stack, Table, Text } from "@chakra
 import { useQuery } from "@tanstack/react-query";
 import { Link } from "react-router-dom";
 import { api, dagUrl } from "../api/client";
+import { useAppPath } from "../appRoot";
 import type { Overview } from "../api/types";
 import { Card, ErrorNote, Loading, StatusBadge, When } from "../components/common";
 
@@ -20,6 +21,7 @@ function Stat({ label, value }: { label: string; value: number }) {
 
 /** Jobs by state, runs of the last 24 h by status, records, and the failing jobs. */
 export function OverviewPage() {
+  const jobsPath = useAppPath("jobs");
   const query = useQuery({ queryKey: ["overview"], queryFn: () => api<Overview>("/overview"), refetchInterval: 30_000 });
   if (query.isLoading) return <Loading />;
   if (query.error) return <ErrorNote error={query.error} />;
@@ -70,7 +72,7 @@ export function OverviewPage() {
                 <Table.Row key={job.id}>
                   <Table.Cell>
                     <ChakraLink asChild colorPalette="blue">
-                      <Link to={`jobs/${encodeURIComponent(job.id)}`}>{job.name || job.id}</Link>
+                      <Link to={`${jobsPath}/${encodeURIComponent(job.id)}`}>{job.name || job.id}</Link>
                     </ChakraLink>
                   </Table.Cell>
                   <Table.Cell>
