@@ -41,7 +41,7 @@ class MuxlyDBManager(BaseDBManager):
     # Never let ``airflow db reset`` drop users' Muxly configuration.
     supports_table_dropping = False
     # Airflow's ``--to-version`` / ``--from-version``: the newest Muxly revision of each provider release.
-    revision_heads_map: dict[str, str] = {"0.1.0": "e3b9d1f7a5c2"}  # noqa: RUF012 (typed so by Airflow)
+    revision_heads_map: dict[str, str] = {"0.1.0": "f4a8c2e6d1b9"}  # noqa: RUF012 (typed so by Airflow)
 
     def _url(self) -> str:
         """Muxly's database URL.

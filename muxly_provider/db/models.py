@@ -181,7 +181,11 @@ class JobExecution(Base):
     """One Airflow DAG run of a job, mirrored by the listener and the operators."""
 
     __tablename__ = "job_executions"
-    __table_args__ = (Index("idx_job_executions_status", "status"),)
+    __table_args__ = (
+        Index("idx_job_executions_status", "status"),
+        Index("idx_job_executions_job_start", "job_id", "start_time", "id"),
+        Index("idx_job_executions_start_time", "start_time"),
+    )
 
     id: Mapped[str] = mapped_column(Text, primary_key=True)
     job_id: Mapped[str] = mapped_column(Text, _fk("scheduler_jobs.id"), nullable=False)

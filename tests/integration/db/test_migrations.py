@@ -121,6 +121,8 @@ def test_upgrade_creates_every_table_with_the_models_columns(db_url: str, raw_en
         "idx_auth_sessions_user_id",
         "idx_auth_sessions_expires_at",
         "idx_job_executions_status",
+        "idx_job_executions_job_start",
+        "idx_job_executions_start_time",
     }
 
 
