@@ -20,6 +20,7 @@ from muxly_provider.api.v1.common import (
     Page,
     StrictRequest,
     Timestamps,
+    UtcDatetime,
     invalid,
     not_found,
 )
@@ -37,6 +38,7 @@ router = APIRouter(prefix="/jobs", tags=["jobs"])
 JobType = Literal["cron", "webhook", "manual"]
 ActionType = Literal["sync", "query", "export", "pipeline"]
 Backoff = Literal["exponential", "linear", "fixed"]
+LastStatus = Literal["queued", "running", "success", "failed", "never"]
 
 
 class JobCreateRequest(StrictRequest):
@@ -87,6 +89,28 @@ class JobResponse(Timestamps):
     dag_id: str
 
 
+class LastExecutionResponse(BaseModel):
+    """The latest execution of a job, with its record counts (from ``result``)."""
+
+    id: str
+    status: str
+    started_at: UtcDatetime
+    finished_at: UtcDatetime | None
+    records_extracted: int
+    records_delivered: int
+    records_dead_lettered: int
+    error: str | None
+
+
+class JobListItemResponse(JobResponse):
+    """A job of the list, with its latest execution and the next run of its DAG's timetable."""
+
+    last_execution: LastExecutionResponse | None
+    next_run_at: UtcDatetime | None = Field(
+        description="The next scheduled run (null: disabled, or not a cron job)"
+    )
+
+
 class JobRunRequest(StrictRequest):
     """A manual run; ``payload`` lands in the run's ``conf["payload"]``."""
 
@@ -128,41 +152,48 @@ def _check_dag(session: Session, job_id: str) -> None:
             raise invalid(problem.field, problem.reason)
 
 
-@router.get("", response_model=Page[JobResponse], summary="List jobs")
+@router.get("", response_model=Page[JobListItemResponse], summary="List jobs with their latest run")
 def list_jobs(
     session: DbSession,
     _: Annotated[Principal, require("jobs", "read")],
     limit: Limit = 100,
     offset: Offset = 0,
     sort: Annotated[
-        Literal["id", "name", "job_type", "action_type", "created_at", "updated_at"], Query()
+        Literal["id", "name", "job_type", "action_type", "created_at", "updated_at", "last_run_at"], Query()
     ] = "id",
     order: Order = "asc",
     connector_id: Annotated[str | None, Query(max_length=200)] = None,
     job_type: JobType | None = None,
     action_type: ActionType | None = None,
     enabled: bool | None = None,
+    q: Annotated[
+        str | None, Query(min_length=1, max_length=200, description="A substring of the id or the name")
+    ] = None,
+    last_status: Annotated[
+        LastStatus | None, Query(description="The status of the latest execution ('never': no run yet)")
+    ] = None,
 ) -> dict[str, Any]:
-    rows, total = crud.list_rows(
-        session,
-        TABLE,
-        filters={
-            "connector_id": connector_id,
-            "job_type": job_type,
-            "action_type": action_type,
-            "enabled": enabled,
-        },
-        sort=sort,
-        order=order,
-        limit=limit,
-        offset=offset,
+    """Jobs with their latest execution and next scheduled run (``last_run_at`` sorts never-run jobs last)."""
+    from muxly_provider.api.v1.job_listing import JobFilters, last_execution, list_jobs_page, next_run_at
+
+    filters = JobFilters(
+        connector_id=connector_id,
+        job_type=job_type,
+        action_type=action_type,
+        enabled=enabled,
+        q=q,
+        last_status=last_status,
     )
-    return {
-        "items": [_shown(crud.public(TABLE, r)) for r in rows],
-        "total": total,
-        "limit": limit,
-        "offset": offset,
-    }
+    rows, total = list_jobs_page(session, filters, sort=sort, order=order, limit=limit, offset=offset)
+    items = [
+        {
+            **_shown(crud.public(TABLE, row)),
+            "last_execution": last_execution(row),
+            "next_run_at": next_run_at(row),
+        }
+        for row in rows
+    ]
+    return {"items": items, "total": total, "limit": limit, "offset": offset}
 
 
 @router.post("", response_model=JobResponse, status_code=201, summary="Create a job (it becomes a DAG)")
