@@ -13,6 +13,7 @@ def build_router() -> APIRouter:
     """The router of every ``/api/v1`` resource."""
     from muxly_provider.api.v1 import (
         auth,
+        configuration,
         connectors,
         dead_letters,
         destinations,
@@ -22,6 +23,7 @@ def build_router() -> APIRouter:
         overview,
         roles,
         routes,
+        rule_tester,
         rules,
         settings,
         users,
@@ -35,10 +37,12 @@ def build_router() -> APIRouter:
         connectors.router,
         destinations.router,
         rules.router,
+        rule_tester.router,
         routes.router,
         jobs.router,
         job_flow.router,
         overview.router,
+        configuration.router,
         executions.router,
         dead_letters.router,
         webhooks.router,

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Response
-from pydantic import Field
+from pydantic import BaseModel, Field
 
 from muxly_provider.api.v1 import crud
-from muxly_provider.api.v1.common import Id, Limit, Offset, Order, Page, StrictRequest, Timestamps
+from muxly_provider.api.v1.common import Id, Limit, Offset, Order, Page, StrictRequest, Timestamps, not_found
 from muxly_provider.auth.dependencies import DbSession, require
 from muxly_provider.auth.permissions import Principal
+
+log = logging.getLogger(__name__)
 
 TABLE = "destinations"
 KIND = "destination"
@@ -102,3 +105,54 @@ def delete_destination(
 ) -> Response:
     crud.remove(session, TABLE, KIND, destination_id)
     return Response(status_code=204)
+
+
+class DestinationTestResponse(BaseModel):
+    """The outcome of a destination test (nothing is delivered)."""
+
+    ok: bool
+    message: str
+
+
+@router.post("/{destination_id}/test", response_model=DestinationTestResponse, summary="Test a destination")
+def run_destination_test(
+    destination_id: str, session: DbSession, _: Annotated[Principal, require("destinations", "execute")]
+) -> DestinationTestResponse:
+    """Reach the destination with its stored configuration without writing a record (see ``docs/api.md``).
+
+    The stored row is checked first as a write would check it (validation, ``files_root``, never Muxly's or
+    Airflow's database); the probe then runs at most ``TEST_SECONDS``.
+    """
+    from muxly_provider.api.errors import MuxlyHTTPError
+    from muxly_provider.api.v1.bounded import Overtime, call_within
+    from muxly_provider.api.v1.destination_checks import (
+        TEST_SECONDS,
+        ProbeFailed,
+        describe,
+        destination_context,
+        probe_destination,
+    )
+    from muxly_provider.connectors.check import safe_test_message
+    from muxly_provider.exceptions import MuxlyError
+
+    stored = crud.load_row(session, TABLE, destination_id)
+    if stored is None:
+        raise not_found(KIND, destination_id)
+    try:
+        crud.check_row(session, TABLE, stored, stored)
+        context = destination_context(stored)
+    except MuxlyHTTPError as exc:  # the stored row no longer passes validation or confinement
+        return DestinationTestResponse(ok=False, message=f"destination {destination_id!r}: {exc.message}")
+    session.commit()  # nothing to keep: do not hold a transaction while a remote system answers
+    try:
+        message = call_within(TEST_SECONDS, lambda: probe_destination(context))
+    except Overtime:
+        return DestinationTestResponse(ok=False, message=describe(context, "timed out"))
+    except ProbeFailed as exc:
+        return DestinationTestResponse(ok=False, message=describe(context, str(exc)))
+    except MuxlyError as exc:  # the runtime class refused the config: its message names no secret
+        return DestinationTestResponse(ok=False, message=safe_test_message(str(exc)))
+    except Exception as exc:  # a library's message may quote a URL with credentials: give the type only
+        log.info("Muxly API: destination %s test failed with %s", destination_id, type(exc).__name__)
+        return DestinationTestResponse(ok=False, message=describe(context, type(exc).__name__))
+    return DestinationTestResponse(ok=True, message=describe(context, message))
