@@ -36,6 +36,17 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "postgres: needs PostgreSQL on 127.0.0.1:5432")
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Run the browser tests (tests/browser) last.
+
+    Playwright's sync API keeps an event loop running in the main thread while its browser is open, and every
+    ``asyncio.run`` after it fails ("cannot be called from a running event loop"). The browser and the live
+    Airflow behind it are shared by all browser modules for the session, so those tests go to the end.
+    """
+    browser_dir = Path(__file__).resolve().parent / "browser"
+    items.sort(key=lambda item: Path(str(item.path)).is_relative_to(browser_dir))
+
+
 @pytest.fixture(scope="session")
 def airflow_home() -> Path:
     """The AIRFLOW_HOME of this test session."""

@@ -151,7 +151,7 @@ def _seed(env: dict[str, str], sample_api_url: str) -> None:
         engine.dispose()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def airflow_ui(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrowserLive]:
     """``airflow standalone`` with Muxly, the two users and one seeded job whose DAG is parsed."""
     from cryptography.fernet import Fernet
@@ -199,10 +199,10 @@ def airflow_ui(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrowserLive
         log.close()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def browser() -> Iterator[Browser]:
-    """Headless Debian Chromium, one per module: Playwright's sync API keeps an event loop running in the main
-    thread while it is open, so a session-wide browser would break every later ``asyncio.run``."""
+    """Headless Debian Chromium, one for the session; the browser tests run last (see tests/conftest.py), since
+    Playwright's sync API keeps an event loop running in the main thread while it is open."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
