@@ -47,6 +47,14 @@ FILE = "(file)"
 Action = Literal["create", "update", "unchanged"]
 Row = dict[str, Any]
 
+JSON_DEFAULTS: dict[tuple[str, str], Any] = {
+    ("connectors", "auth_settings"): {"auth_type": "none"},
+    ("routes", "error_handling"): {"mode": "continue"},
+}
+"""The value a JSON column absent from a new row (or given as null) gets: what the REST API and the column's
+server default give; every other JSON column gets ``{}``. Validation reads an absent JSON column as ``{}`` too,
+so the row written is the row validated (never a database NOT NULL error)."""
+
 
 @dataclass(frozen=True)
 class RowChange:
@@ -188,6 +196,14 @@ def _references(table: str, spec: Any) -> Iterator[tuple[str, str, str]]:
         yield "config.join_connector_id", "connectors", config.join_connector_id
 
 
+def _with_json_defaults(table: str, row: Row) -> Row:
+    """``row`` with its absent or null JSON columns set to their defaults (:data:`JSON_DEFAULTS`, else ``{}``)."""
+    missing = [column for column in JSON_COLUMNS.get(table, ()) if row.get(column) is None]
+    if not missing:
+        return row
+    return {**row, **{column: copy.deepcopy(JSON_DEFAULTS.get((table, column), {})) for column in missing}}
+
+
 def _prepare(
     tables: dict[str, list[Row]], stored: dict[str, dict[str, Row]], errors: list[MuxlyConfigError]
 ) -> dict[str, dict[str, Row]]:
@@ -206,6 +222,7 @@ def _prepare(
                 # Columns the file leaves out keep their stored values; their secrets are kept secrets too,
                 # so they go through the same host check as '***'.
                 row = {**{c: v for c, v in stored[table][key].items() if c not in row}, **row}
+            row = _with_json_defaults(table, row)
             row, secret_problems = keep_stored_secrets(table, row, stored[table].get(key))
             for secret_problem in secret_problems:
                 errors.append(

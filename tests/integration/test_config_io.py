@@ -225,3 +225,38 @@ def test_cli_commands(
     err = capsys.readouterr().err
     assert "table=scheduler_jobs id=hourly-sync field=schedule" in err
     assert "nothing was written" in err
+
+
+def test_new_rows_without_optional_json_columns_get_the_api_defaults(muxly_engine: Engine) -> None:
+    """A connector without ``auth_settings`` and a job without ``action_params`` are created with the defaults
+    the REST API gives them (``{"auth_type": "none"}``, ``{}``), not refused by the database's NOT NULL."""
+    data = {
+        "version": 1,
+        "connectors": [
+            {
+                "id": "bare",
+                "name": "Bare",
+                "connector_type": "api",
+                "connection_settings": {"base_url": "http://127.0.0.1:1/x"},
+            }
+        ],
+        "scheduler_jobs": [
+            {
+                "id": "bare-job",
+                "name": "Bare job",
+                "job_type": "manual",
+                "connector_id": "bare",
+                "action_type": "sync",
+            }
+        ],
+    }
+    plan = config_io.import_config(muxly_engine, data)
+    assert [(c.table, c.action) for c in plan.changes] == [
+        ("connectors", "create"),
+        ("scheduler_jobs", "create"),
+    ]
+    exported = config_io.export_config(muxly_engine)
+    assert exported["connectors"][0]["auth_settings"] == {"auth_type": "none"}
+    assert exported["scheduler_jobs"][0]["action_params"] == {}
+    again = config_io.import_config(muxly_engine, data)  # the same file again changes nothing
+    assert again.count("unchanged") == 2, again.summary()

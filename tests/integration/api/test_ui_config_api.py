@@ -192,3 +192,41 @@ def test_import_permissions_follow_the_plan(client: TestClient, heads: dict[str,
     assert client.get(f"{API}/connectors", headers=admin).json()["total"] == 0  # refused before any write
     assert _import(client, operator, CONFIG, dry_run=False).status_code == 200
     assert _import(client, admin, with_mail, dry_run=False).status_code == 200
+
+
+def test_import_of_rows_without_optional_json_columns_applies_their_defaults(
+    client: TestClient, heads: dict[str, dict[str, str]]
+) -> None:
+    """A new connector without ``auth_settings`` and a new job without ``action_params`` (or with ``null``) are
+    created with the defaults ``POST /connectors`` and ``POST /jobs`` give, not a database error (500)."""
+    admin = heads["admin"]
+    text = """\
+version: 1
+connectors:
+  - id: bare
+    name: Bare
+    connector_type: api
+    connection_settings: {base_url: "http://127.0.0.1:1/x"}
+scheduler_jobs:
+  - id: bare-job
+    name: Bare job
+    job_type: manual
+    connector_id: bare
+    action_type: sync
+  - id: null-params
+    name: Null params
+    job_type: manual
+    connector_id: bare
+    action_type: sync
+    action_params: null
+"""
+    planned = _import(client, admin, text)
+    assert planned.status_code == 200, planned.text
+    assert planned.json()["tables"]["scheduler_jobs"]["created"] == ["bare-job", "null-params"]
+    applied = _import(client, admin, text, dry_run=False)
+    assert applied.status_code == 200, applied.text
+    assert client.get(f"{API}/connectors/bare", headers=admin).json()["auth_settings"] == {
+        "auth_type": "none"
+    }
+    assert client.get(f"{API}/jobs/bare-job", headers=admin).json()["action_params"] == {}
+    assert client.get(f"{API}/jobs/null-params", headers=admin).json()["action_params"] == {}
