@@ -70,6 +70,28 @@ def api_client(sqlite_api_db: str) -> Iterator[TestClient]:
     reset_throttle()
 
 
+@pytest.fixture
+def airflow_client(
+    airflow_db: None, sqlite_api_db: str, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[TestClient]:
+    """A client of Airflow's api-server app (Muxly mounted at ``/muxly``); sign in with :func:`airflow_token`."""
+    from airflow.api_fastapi.app import create_app
+
+    monkeypatch.setenv(
+        "AIRFLOW__API_AUTH__JWT_SECRET", "muxly-tests-jwt-secret-long-enough-for-hmac-sha512-signatures-0123"
+    )
+    with TestClient(create_app()) as client:
+        yield client
+
+
+def airflow_token(username: str) -> str:
+    """A JWT of Airflow's api-server for the SimpleAuthManager user ``username`` (Airflow role admin)."""
+    from airflow.api_fastapi.app import get_auth_manager
+    from airflow.api_fastapi.auth.managers.simple.user import SimpleAuthManagerUser
+
+    return str(get_auth_manager().generate_jwt(SimpleAuthManagerUser(username=username, role="admin")))
+
+
 def make_user(username: str, roles: list[str], password: str = PASSWORD) -> str:
     """Create a local user; return its id."""
     from muxly_provider.auth.users import create_user

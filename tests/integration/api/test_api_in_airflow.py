@@ -2,36 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
-from conftest import PASSWORD, bearer, make_user
+from conftest import PASSWORD, airflow_token, bearer, make_user
 from fastapi.testclient import TestClient
 
 
-@pytest.fixture
-def airflow_client(
-    airflow_db: None, sqlite_api_db: str, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[TestClient]:
-    """A client of Airflow's api-server app (Muxly mounted at ``/muxly``)."""
-    from airflow.api_fastapi.app import create_app
-
-    monkeypatch.setenv(
-        "AIRFLOW__API_AUTH__JWT_SECRET", "muxly-tests-jwt-secret-long-enough-for-hmac-sha512-signatures-0123"
-    )
-    with TestClient(create_app()) as client:
-        yield client
-
-
-def _airflow_token(username: str) -> str:
-    from airflow.api_fastapi.app import get_auth_manager
-    from airflow.api_fastapi.auth.managers.simple.user import SimpleAuthManagerUser
-
-    return str(get_auth_manager().generate_jwt(SimpleAuthManagerUser(username=username, role="admin")))
-
-
 def test_airflow_ui_token_is_accepted_with_the_default_role(airflow_client: TestClient) -> None:
-    token = _airflow_token("ui-user")
+    token = airflow_token("ui-user")
     me = airflow_client.get("/muxly/api/v1/auth/me", headers=bearer(token))
     assert me.status_code == 200, me.text
     assert me.json()["roles"] == ["viewer"]
@@ -49,7 +26,7 @@ def test_airflow_ui_token_is_accepted_with_the_default_role(airflow_client: Test
 
 def test_airflow_users_can_be_refused(airflow_client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AIRFLOW__MUXLY__AIRFLOW_USER_ROLE", "")
-    response = airflow_client.get("/muxly/api/v1/auth/me", headers=bearer(_airflow_token("ui-user")))
+    response = airflow_client.get("/muxly/api/v1/auth/me", headers=bearer(airflow_token("ui-user")))
     assert response.status_code == 401
 
 

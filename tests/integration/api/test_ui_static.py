@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import pytest
-from conftest import bearer
+from conftest import airflow_token, bearer
 from fastapi.testclient import TestClient
 
 
@@ -20,25 +17,8 @@ def test_muxly_app_serves_the_bundle_as_javascript(api_client: TestClient) -> No
     assert api_client.get("/ui/static/../app.py").status_code == 404
 
 
-@pytest.fixture
-def airflow_client(
-    airflow_db: None, sqlite_api_db: str, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[TestClient]:
-    """A client of Airflow's api-server app (Muxly mounted at ``/muxly``)."""
-    from airflow.api_fastapi.app import create_app
-
-    monkeypatch.setenv(
-        "AIRFLOW__API_AUTH__JWT_SECRET", "muxly-tests-jwt-secret-long-enough-for-hmac-sha512-signatures-0123"
-    )
-    with TestClient(create_app()) as client:
-        yield client
-
-
 def test_airflow_lists_the_react_apps_and_serves_their_bundle(airflow_client: TestClient) -> None:
-    from airflow.api_fastapi.app import get_auth_manager
-    from airflow.api_fastapi.auth.managers.simple.user import SimpleAuthManagerUser
-
-    token = str(get_auth_manager().generate_jwt(SimpleAuthManagerUser(username="ui", role="admin")))
+    token = airflow_token("ui")
     response = airflow_client.get("/api/v2/plugins", headers=bearer(token), params={"limit": 100})
     assert response.status_code == 200, response.text
     plugins = {plugin["name"]: plugin for plugin in response.json()["plugins"]}
