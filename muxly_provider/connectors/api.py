@@ -10,52 +10,60 @@ A run sends the configured request (``base_url`` with ``{name}`` path parameters
 - ``link_header``: the ``rel="next"`` URL of the ``Link`` header, until there is none.
 
 ``max_pages`` caps every mode. A cursor or next link that repeats is an error (a server stuck on one page would
-otherwise loop for ever). Settings strings may use Muxly's date variables (``${DATE}``, ...) and the job's
-``run_params`` as ``${name}``. With an Airflow HTTP connection (``airflow_connection``), a ``base_url`` without a
+otherwise loop for ever). Settings strings are templates of Muxly's one Jinja environment
+(``docs/templates.md``) over the date variables (``DATE``, ...) and the job's ``run_params``, which they may
+also write as the shorthands ``${DATE}`` and ``${name}``. With an Airflow HTTP connection (``airflow_connection``), a ``base_url`` without a
 scheme is a path under the connection's host. Retries, rate limiting and auth live in :mod:`.http_client` and
 :mod:`.auth`.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator, Mapping
 from typing import Any
-from urllib.parse import quote, urljoin
+from urllib.parse import urljoin
 
 from muxly_provider.connectors.auth import build_session
 from muxly_provider.connectors.base import MuxlyConnector, Record
 from muxly_provider.connectors.http_client import HttpClient, is_ndjson, iter_ndjson, safe_url
 from muxly_provider.exceptions import MuxlyConnectorError
 
-_PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
-_VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 API_AUTH_TYPES = frozenset({"none", "bearer", "basic", "api_key", "oauth", "airflow_connection"})
 
 
-def fill_path_params(url: str, params: Mapping[str, Any], connector_id: str) -> str:
-    """Replace ``{name}`` placeholders of ``url`` with URL-quoted values of ``params``."""
+def fill_path_params(
+    url: str, params: Mapping[str, Any], connector_id: str, variables: Mapping[str, Any] | None = None
+) -> str:
+    """Render ``url``: ``{name}`` placeholders become URL-quoted values of ``params``, ``${name}`` (and Jinja)
+    read ``variables``.
 
-    def _sub(match: re.Match[str]) -> str:
-        name = match.group(1)
-        if name not in params:
-            raise MuxlyConnectorError(f"connector {connector_id!r}: path parameter {name!r} has no value")
-        return quote(str(params[name]), safe="")
+    :raises MuxlyConnectorError: naming the connector, the placeholder and its position when it has no value
+    """
+    from muxly_provider.templating import Shorthands, TemplateRenderError, render
 
-    return _PLACEHOLDER.sub(_sub, url)
+    names = dict(variables or {})
+    shorthands = Shorthands(variables=frozenset(names), placeholders="path_params")
+    try:
+        return render(url, {**names, "path_params": params}, field="base_url", shorthands=shorthands)
+    except TemplateRenderError as exc:
+        raise MuxlyConnectorError(f"connector {connector_id!r}: {exc}") from None
 
 
-def resolve_variables(value: Any, variables: Mapping[str, Any]) -> Any:
-    """``value`` with every ``${name}`` of ``variables`` replaced, through dicts and lists (others kept)."""
-    if not variables:
-        return value
-    if isinstance(value, str):
-        return _VARIABLE.sub(lambda m: str(variables.get(m.group(1), m.group(0))), value)
-    if isinstance(value, Mapping):
-        return {k: resolve_variables(v, variables) for k, v in value.items()}
-    if isinstance(value, list):
-        return [resolve_variables(v, variables) for v in value]
-    return value
+def resolve_variables(
+    value: Any, variables: Mapping[str, Any], connector_id: str = "", field: str = "connection_settings"
+) -> Any:
+    """``value`` rendered through dicts and lists: every string is a template over ``variables``, which it may
+    read as ``${name}`` too (unknown ``${name}`` are kept); strings without template syntax are kept as they are.
+
+    :raises MuxlyConnectorError: naming the connector, the field and the position of a failing template
+    """
+    from muxly_provider.templating import Shorthands, TemplateRenderError, render_value
+
+    shorthands = Shorthands(variables=frozenset(variables))
+    try:
+        return render_value(value, variables, field=field, native=False, shorthands=shorthands)
+    except TemplateRenderError as exc:
+        raise MuxlyConnectorError(f"connector {connector_id!r}: {exc}") from None
 
 
 def dig(payload: Any, path: str | None) -> tuple[bool, Any]:
@@ -134,18 +142,21 @@ class ApiConnector(MuxlyConnector):
         cid = self.context.id
         variables = {**(data_spec.get("variables") or {}), **(data_spec.get("run_params") or {})}
         merged = {
-            key: resolve_variables({**(settings.get(key) or {}), **(data_spec.get(key) or {})}, variables)
+            key: resolve_variables(
+                {**(settings.get(key) or {}), **(data_spec.get(key) or {})}, variables, cid, key
+            )
             for key in ("path_params", "query_params", "headers")
         }
-        body = resolve_variables(data_spec.get("body", settings.get("body_template")), variables)
+        body = resolve_variables(
+            data_spec.get("body", settings.get("body_template")), variables, cid, "body_template"
+        )
+        url = fill_path_params(str(settings.get("base_url") or ""), merged["path_params"], cid, variables)
         client, conn_base = self._client()
-        base_url = resolve_variables(str(settings.get("base_url") or ""), variables)
-        if conn_base and "://" not in base_url:
+        if conn_base and "://" not in url:
             # An Airflow HTTP connection supplies the host; base_url is then the path under it.
-            base_url = conn_base.rstrip("/") + ("/" + base_url.lstrip("/") if base_url else "")
-        if not base_url:
+            url = conn_base.rstrip("/") + ("/" + url.lstrip("/") if url else "")
+        if not url:
             raise MuxlyConnectorError(f"connector {cid!r}: no base_url")
-        url = fill_path_params(base_url, merged["path_params"], cid)
         method = str(settings.get("method") or "GET").upper()
         pagination: Mapping[str, Any] = settings.get("pagination") or {}
         mode = str(pagination.get("type") or "none")

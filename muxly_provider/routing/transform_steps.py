@@ -22,8 +22,6 @@ fixed templates and names returned by ``bind`` only, never from user text.
 from __future__ import annotations
 
 import copy
-import json
-import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -265,35 +263,36 @@ def extract(spec: TransformationSpec) -> Step:
     return MapStep(apply)
 
 
-_PLACEHOLDER = re.compile(r"\{\{\s*(.*?)\s*\}\}")
-
-
-def _text(value: Any) -> str:
-    if value is None or value is MISSING:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str):
-        return value
-    if isinstance(value, int | float):
-        return str(value)
-    return json.dumps(value, separators=(",", ":"), default=str)
-
-
 def format_string(spec: TransformationSpec) -> Step:
-    """``{"template", "output_field"}``: fills ``{{field}}``/``{{a.b}}`` placeholders (missing or null: empty)."""
-    template = step_str(spec, "template", allow_empty=True)
+    """``{"template", "output_field"}``: a record template in Muxly's one Jinja environment.
+
+    ``{{field}}``/``{{a.b}}``/``{{first name}}`` read field paths (missing or null: empty); any Jinja works too
+    (``docs/templates.md``). A template of text and field placeholders only runs as joined parts, inline.
+    """
+    from muxly_provider.templating import TemplateRenderError
+    from muxly_provider.templating.records import as_text, compile_field_template
+
+    source = step_str(spec, "template", allow_empty=True)
     target = step_path(spec, "output_field")
-    parts: list[str | Callable[[Any], Any]] = []
-    last = 0
-    for match in _PLACEHOLDER.finditer(template):
-        parts.append(template[last : match.start()])
-        parts.append(compile_getter(step_path(spec, "template", match.group(1))))
-        last = match.end()
-    parts.append(template[last:])
+    try:
+        template = compile_field_template(source)
+    except TemplateRenderError as exc:
+        where = f" at {exc.position}" if exc.position else ""
+        raise config_error(spec, "template", f"a template ({exc.reason}{where})") from None
+    if template.parts is None:
+
+        def render(record: Record) -> Record:
+            try:
+                text = template.render(record, "config.template")
+            except TemplateRenderError as exc:
+                raise StepFailure(str(exc)) from None
+            return set_or_fail(record, target, text)
+
+        return MapStep(render)
+    parts = template.parts
 
     def apply(record: Record) -> Record:
-        text = "".join(part if isinstance(part, str) else _text(part(record)) for part in parts)
+        text = "".join(part if isinstance(part, str) else as_text(part(record)) for part in parts)
         return set_or_fail(record, target, text)
 
     key = _top_key(target)
@@ -302,7 +301,7 @@ def format_string(spec: TransformationSpec) -> Step:
 
     def inline(bind: Bind) -> list[str]:
         pieces: list[str] = []
-        text_of, str_type = bind("text", _text), bind("str", str)
+        text_of, str_type = bind("text", as_text), bind("str", str)
         for index, part in enumerate(parts):
             if isinstance(part, str):
                 if part:

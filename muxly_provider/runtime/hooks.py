@@ -10,14 +10,14 @@ The run goes on when the first record exists and matches ``condition``, or, with
 truthy. ``notifications``: ``on_success``/``on_failure`` lists of destination ids (or ``{"destination_id",
 "message_template"}``); each destination receives one record describing the run (``job_id``, ``job_name``,
 ``dag_id``, ``run_id``, ``status``, ``completion_time``, ``error_message``, ``message``), so its own templates
-(email subject and body, Slack message) can use those fields. ``message_template`` may use ``${job_name}``,
-``${job_id}``, ``${completion_time}`` and ``${error_message}``.
+(email subject and body, Slack message) can use those fields. ``message_template`` is a template of Muxly's
+one Jinja environment (``docs/templates.md``) over ``job_name``, ``job_id``, ``completion_time`` and
+``error_message``, which it may also write as the shorthands ``${job_name}``, ...
 """
 
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -30,8 +30,6 @@ from muxly_provider.runtime.loading import connector_context, decrypted_row
 
 QUERY_CONNECTOR_TYPES = frozenset({"database", "bigquery"})
 """Connector types that run a query (a string ``run_condition`` or its ``query``)."""
-
-_TEMPLATE_VARIABLE = re.compile(r"\$\{([A-Za-z_]+)\}")
 
 DEFAULT_MESSAGES = {
     "success": "Muxly job ${job_name} (${job_id}) succeeded at ${completion_time}.",
@@ -117,6 +115,7 @@ def send_notifications(
     from muxly_provider.config.validation import validate_row
     from muxly_provider.db.snapshot import load_snapshot
     from muxly_provider.destinations.registry import get_destination_class
+    from muxly_provider.templating import Shorthands, render
 
     targets = _targets(notifications, outcome)
     if not targets:
@@ -128,6 +127,7 @@ def send_notifications(
         "completion_time": datetime.now(UTC).isoformat(timespec="seconds"),
         "error_message": _error_of(engine, run.dag_id, run.run_id) if outcome == "failure" else "",
     }
+    shorthands = Shorthands(variables=frozenset(variables))
     sent: list[str] = []
     for destination_id, template in targets:
         row = destinations.get(destination_id)
@@ -141,8 +141,11 @@ def send_notifications(
             destination_type=str(parsed["destination_type"]),
             config=parsed.get("config") or {},
         )
-        message = _TEMPLATE_VARIABLE.sub(
-            lambda m: variables.get(m.group(1), m.group(0)), template or DEFAULT_MESSAGES[outcome]
+        message = render(
+            template or DEFAULT_MESSAGES[outcome],
+            variables,
+            field=f"action_params.notifications.on_{outcome}.message_template",
+            shorthands=shorthands,
         )
         record = {
             **variables,

@@ -1,19 +1,19 @@
 """Muxly's date variables (``${DATE}``, ``${YESTERDAY}``, ``${TIMESTAMP}``, ``${YEAR}``, ``${MONTH}``, ``${DAY}``).
 
-They are resolved in every string of ``action_params`` against the run's logical date (or its start when it
-has none). Unknown ``${NAME}`` placeholders are left as they are. Then every string of ``action_params`` is
-rendered as a Jinja template in Muxly's sandbox (:mod:`muxly_provider.templating`) with the context of
-:func:`template_variables`.
+Every string of ``action_params`` is a template of Muxly's one Jinja environment (:mod:`muxly_provider.templating`,
+``docs/templates.md``) with the context of :func:`template_variables`; ``${DATE}`` and the other date
+variables are shorthands of ``{{ DATE }}``, resolved against the run's logical date (or its start when it has
+none). Unknown ``${NAME}`` placeholders are left as they are.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-_VARIABLE = re.compile(r"\$\{([A-Z_]+)\}")
+DATE_VARIABLES = frozenset({"DATE", "YESTERDAY", "TIMESTAMP", "YEAR", "MONTH", "DAY"})
+"""The names of Muxly's date variables."""
 
 
 def date_variables(when: datetime) -> dict[str, str]:
@@ -28,15 +28,18 @@ def date_variables(when: datetime) -> dict[str, str]:
     }
 
 
-def resolve(value: Any, variables: Mapping[str, str]) -> Any:
-    """``value`` with every ``${NAME}`` of ``variables`` replaced, recursively through dicts and lists."""
-    if isinstance(value, str):
-        return _VARIABLE.sub(lambda m: variables.get(m.group(1), m.group(0)), value)
-    if isinstance(value, Mapping):
-        return {k: resolve(v, variables) for k, v in value.items()}
-    if isinstance(value, list):
-        return [resolve(v, variables) for v in value]
-    return value
+def resolve(value: Any, variables: Mapping[str, Any], *, field: str | None = None) -> Any:
+    """``value`` with every ``${NAME}`` of ``variables`` replaced, recursively through dicts and lists.
+
+    Only the ``${NAME}`` shorthand is template syntax here (everything else is kept as written); it renders in
+    Muxly's one template environment.
+
+    :param field: the path of ``value``, named in errors
+    """
+    from muxly_provider.templating import Shorthands, render_value
+
+    shorthands = Shorthands(variables=frozenset(variables), jinja=False)
+    return render_value(value, variables, field=field, native=False, shorthands=shorthands)
 
 
 TEMPLATE_VARIABLES = (
@@ -98,13 +101,17 @@ def template_variables(
 
 
 def render_action_params(action_params: Mapping[str, Any], variables: Mapping[str, Any]) -> dict[str, Any]:
-    """``action_params`` with every string rendered as a sandboxed Jinja template (strings stay strings).
+    """``action_params`` with every string rendered as a sandboxed Jinja template (strings stay strings), its
+    ``${DATE}``-style shorthands included.
 
     :param variables: the context (:func:`template_variables`)
-    :raises TemplateRenderError: naming the field (``action_params.data_spec.query``) that failed or passed
-        ``[muxly] template_max_bytes``
+    :raises TemplateRenderError: naming the field (``action_params.data_spec.query``) and the position of what
+        failed or passed ``[muxly] template_max_bytes``
     """
-    from muxly_provider.templating import render_value
+    from muxly_provider.templating import Shorthands, render_value
 
-    rendered = render_value(dict(action_params), variables, field="action_params", native=False)
+    shorthands = Shorthands(variables=DATE_VARIABLES)
+    rendered = render_value(
+        dict(action_params), variables, field="action_params", native=False, shorthands=shorthands
+    )
     return dict(rendered)

@@ -1,7 +1,11 @@
-"""Every Jinja template of Muxly renders here: in a sandbox, with a bounded output.
+"""Every template of Muxly renders here: in one sandboxed Jinja environment, with a bounded output.
 
-Used by the runtime (``action_params``) and by destinations (subjects, bodies, keys, URLs): one environment,
-:class:`~muxly_provider.templating.sandbox.MuxlySandboxedEnvironment`, with these rules (``docs/security.md``):
+Used by the runtime (``action_params``, notification messages), by connectors (an api connector's settings,
+``{name}`` path parameters), by ``format_string`` transformations (:mod:`.records`) and by destinations
+(subjects, bodies, keys, URLs): one environment,
+:class:`~muxly_provider.templating.sandbox.MuxlySandboxedEnvironment`. Muxly's older notations (``${DATE}``,
+``{name}``, ``{{ first name }}``) are shorthands that :mod:`.shorthands` translates into Jinja before it is
+compiled (``docs/templates.md``). The rules (``docs/security.md``):
 
 * the context is only what the caller passes (for ``action_params``:
   :func:`muxly_provider.runtime.variables.template_variables`); Airflow's ``conn``, ``var``, ``ti``, ``task``
@@ -11,7 +15,7 @@ Used by the runtime (``action_params``) and by destinations (subjects, bodies, k
   before they allocate it, and one render may produce at most 16 times that much text in all and run at most
   1,000,000 loop iterations and outputs;
 * every failure is a :class:`TemplateRenderError` (a :class:`~muxly_provider.exceptions.MuxlyError`) naming
-  the field when the caller gives it, never the values.
+  the field when the caller gives it and the position (line, and column for syntax errors), never the values.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from functools import lru_cache
+from types import TracebackType
 from typing import Any
 
 from jinja2 import TemplateSyntaxError
@@ -33,13 +38,17 @@ from muxly_provider.templating.budget import (
     template_max_bytes,
 )
 from muxly_provider.templating.sandbox import MuxlySandboxedEnvironment
+from muxly_provider.templating.shorthands import JINJA, Shorthands, translate, translate_ast, wrap_outputs
 
 __all__ = [
     "DEFAULT_MAX_BYTES",
+    "JINJA",
+    "Shorthands",
     "TemplateLimitError",
     "TemplateRenderError",
     "check_template",
     "check_templates",
+    "compiled",
     "render",
     "render_value",
     "template_max_bytes",
@@ -56,37 +65,88 @@ def _environment(autoescape: bool) -> MuxlySandboxedEnvironment:
     return env
 
 
-@lru_cache(maxsize=512)
-def _compiled(source: str, autoescape: bool) -> Any:
+@lru_cache(maxsize=1024)
+def compiled(source: str, shorthands: Shorthands = JINJA, autoescape: bool = False) -> Any:
+    """The compiled template of ``source``, its shorthands translated first (both cached).
+
+    :raises TemplateRenderError: with the reason and the position of a syntax error
+    """
+    env = _environment(autoescape)
     try:
-        return _environment(autoescape).from_string(source)
+        if not shorthands.jinja:
+            tree = translate_ast(source, shorthands)
+        elif shorthands.fields:
+            tree = wrap_outputs(env.parse(translated(source, shorthands)))
+        else:
+            return env.from_string(source if shorthands == JINJA else translated(source, shorthands))
+        return env.template_class.from_code(env, env.compile(tree), env.make_globals(None), None)
     except TemplateSyntaxError as exc:
-        raise TemplateRenderError(f"invalid template: {exc.message} (line {exc.lineno})") from None
+        raise _syntax_error(exc, source, None) from None
+    except RecursionError:  # Jinja's parser recurses per nesting level
+        raise TemplateLimitError("the template nests too deeply to compile") from None
 
 
-def _failure(exc: Exception, field: str | None) -> TemplateRenderError:
+@lru_cache(maxsize=1024)
+def translated(source: str, shorthands: Shorthands) -> str:
+    """:func:`~muxly_provider.templating.shorthands.translate`, cached."""
+    return translate(source, shorthands)
+
+
+_TAG = re.compile(r"\{\{.*?\}\}|\{%.*?%\}", re.DOTALL)
+
+
+def _syntax_error(exc: TemplateSyntaxError, source: str, field: str | None) -> TemplateRenderError:
+    """A syntax error at its line, and at the column of the first tag of that line that fails alone."""
+    line = exc.lineno or 1
+    position = f"line {line}"
+    lines = source.split("\n")
+    if 0 < line <= len(lines):
+        env = _environment(False)
+        for tag in _TAG.finditer(lines[line - 1]):
+            if not tag.group().startswith("{{"):
+                continue
+            try:
+                env.parse(tag.group())
+            except TemplateSyntaxError:
+                position = f"line {line}, column {tag.start() + 1}"
+                break
+    return TemplateRenderError(f"invalid template: {exc.message}", field, position)
+
+
+def _template_line(traceback: TracebackType | None) -> str | None:
+    """The template line of the innermost template frame of ``traceback`` (Jinja maps them to ``<template>``)."""
+    line = None
+    while traceback is not None:
+        if traceback.tb_frame.f_code.co_filename == "<template>":
+            line = traceback.tb_lineno
+        traceback = traceback.tb_next
+    return f"line {line}" if line else None
+
+
+def _failure(exc: BaseException, field: str | None, source: str = "") -> TemplateRenderError:
     if isinstance(exc, TemplateRenderError):
-        if exc.field is None and field is not None:
-            return type(exc)(exc.reason, field)
-        return exc
+        return exc.located(field, _template_line(exc.__traceback__))
     if isinstance(exc, TemplateSyntaxError):
-        return TemplateRenderError(f"invalid template: {exc.message} (line {exc.lineno})", field)
+        return _syntax_error(exc, source, field)
+    position = _template_line(exc.__traceback__)
     if isinstance(exc, RecursionError | MemoryError):
-        return TemplateLimitError(f"{type(exc).__name__}: the template nests or recurses too deeply", field)
+        return TemplateLimitError(
+            f"{type(exc).__name__}: the template nests or recurses too deeply", field, position
+        )
     detail = str(exc)
     detail = detail if len(detail) <= 200 else detail[:200] + "..."
-    return TemplateRenderError(f"template failed: {type(exc).__name__}: {detail}", field)
+    return TemplateRenderError(f"template failed: {type(exc).__name__}: {detail}", field, position)
 
 
-def check_template(source: str, *, field: str | None = None) -> None:
+def check_template(source: str, *, field: str | None = None, shorthands: Shorthands = JINJA) -> None:
     """Compile ``source`` once, so a bad template is reported before the first record (or at write time).
 
-    :raises TemplateRenderError: with the reason and line
+    :raises TemplateRenderError: with the reason and the position
     """
     try:
-        _compiled(source, False)
-    except (TemplateRenderError, RecursionError) as exc:  # Jinja's parser recurses per nesting level
-        raise _failure(exc, field) from None
+        compiled(source, shorthands)
+    except TemplateRenderError as exc:
+        raise exc.located(field, None) from None
 
 
 def check_templates(value: Any, field: str) -> None:
@@ -139,8 +199,10 @@ def template_problems(table: str, row: Mapping[str, Any]) -> list[TemplateRender
     return problems
 
 
-def _stream(source: str, context: Mapping[str, Any], html: bool, budget: RenderBudget) -> str:
-    template = _compiled(source, html)
+def _stream(
+    source: str, context: Mapping[str, Any], html: bool, budget: RenderBudget, shorthands: Shorthands
+) -> str:
+    template = compiled(source, shorthands, html)
     parts: list[str] = []
     for chunk in template.generate(context):
         budget.output += len(chunk.encode("utf-8", "surrogatepass"))
@@ -149,17 +211,25 @@ def _stream(source: str, context: Mapping[str, Any], html: bool, budget: RenderB
     return "".join(parts)
 
 
-def render(source: str, context: Mapping[str, Any], *, html: bool = False, field: str | None = None) -> str:
+def render(
+    source: str,
+    context: Mapping[str, Any],
+    *,
+    html: bool = False,
+    field: str | None = None,
+    shorthands: Shorthands = JINJA,
+) -> str:
     """Render ``source`` with ``context``; ``html=True`` escapes values for HTML bodies.
 
     :param field: the field holding the template, named in errors
+    :param shorthands: the shorthands ``source`` may use besides Jinja (:mod:`.shorthands`)
     :raises TemplateRenderError: when the template is invalid, fails, or passes a limit
     """
     try:
         with budget_scope(field) as budget:
-            return _stream(source, context, html, budget)
+            return _stream(source, context, html, budget, shorthands)
     except Exception as exc:
-        raise _failure(exc, field) from None
+        raise _failure(exc, field, source) from None
 
 
 @lru_cache(maxsize=512)
@@ -177,41 +247,52 @@ def _expression(expr: str, context: Mapping[str, Any], budget: RenderBudget) -> 
 
 
 def render_value(
-    template: Any, context: Mapping[str, Any], *, field: str | None = None, native: bool = True
+    template: Any,
+    context: Mapping[str, Any],
+    *,
+    field: str | None = None,
+    native: bool = True,
+    shorthands: Shorthands = JINJA,
 ) -> Any:
     """Render a JSON template: every string inside dicts and lists is rendered (one budget for all of them).
 
     With ``native`` a string that is exactly one placeholder (``"{{records}}"``, ``"{{ amount }}"``) becomes
     the value itself (a list, a number, ...) instead of its text, so JSON bodies keep their types. Strings
-    without ``{{``/``{%`` are kept as they are.
+    without template syntax are kept as they are.
 
     :param field: the path of ``template``, named in errors (``action_params``)
+    :param shorthands: the shorthands its strings may use besides Jinja (:mod:`.shorthands`)
     :raises TemplateRenderError: naming the path of the string that failed
     """
     with budget_scope(field):
-        return _render_value(template, context, field, native)
+        return _render_value(template, context, field, native, shorthands)
 
 
-def _render_value(template: Any, context: Mapping[str, Any], field: str | None, native: bool) -> Any:
+def _render_value(
+    template: Any, context: Mapping[str, Any], field: str | None, native: bool, shorthands: Shorthands
+) -> Any:
     if isinstance(template, str):
-        if "{{" not in template and "{%" not in template and "{#" not in template:
+        if not shorthands.marked(template):
             return template
-        match = _SINGLE_EXPRESSION.match(template) if native else None
+        match = None
+        if native and shorthands.jinja:
+            text = template if shorthands == JINJA else translated(template, shorthands)
+            match = _SINGLE_EXPRESSION.match(text)
         if match is None:
-            return render(template, context, field=field)
+            return render(template, context, field=field, shorthands=shorthands)
         try:
             with budget_scope(field) as budget:
                 return _expression(match.group("expr").strip(), context, budget)
         except Exception as exc:
-            raise _failure(exc, field) from None
+            raise _failure(exc, field, template) from None
     if isinstance(template, Mapping):
         return {
-            str(key): _render_value(value, context, _join(field, str(key)), native)
+            str(key): _render_value(value, context, _join(field, str(key)), native, shorthands)
             for key, value in template.items()
         }
     if isinstance(template, list):
         return [
-            _render_value(item, context, f"{field or ''}[{index}]", native)
+            _render_value(item, context, f"{field or ''}[{index}]", native, shorthands)
             for index, item in enumerate(template)
         ]
     return template

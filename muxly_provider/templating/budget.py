@@ -33,16 +33,34 @@ MAX_DEPTH = 64
 
 
 class TemplateRenderError(MuxlyError, ValueError):
-    """A template cannot be compiled or rendered (the message names the field and the reason, never values).
+    """A template cannot be compiled or rendered (the message names the field, the position and the reason,
+    never values).
 
     :param message: what went wrong
     :param field: the field holding the template (``action_params.data_spec.query``), when known
+    :param position: where in the template (``line 2, column 7``), when known
     """
 
-    def __init__(self, message: str, field: str | None = None) -> None:
+    def __init__(self, message: str, field: str | None = None, position: str | None = None) -> None:
         self.reason = message
         self.field = field
-        super().__init__(f"template {field!r}: {message}" if field else message)
+        self.position = position
+        where = f" ({position})" if position else ""
+        super().__init__(
+            f"template {field!r}{where}: {message}"
+            if field
+            else f"{position}: {message}"
+            if position
+            else message
+        )
+
+    def located(self, field: str | None, position: str | None) -> TemplateRenderError:
+        """The same error with ``field`` and ``position`` filled in where they were unknown."""
+        field = self.field or field
+        position = self.position or position
+        if field == self.field and position == self.position:
+            return self
+        return type(self)(self.reason, field, position)
 
 
 class TemplateLimitError(TemplateRenderError):

@@ -13,7 +13,8 @@ checked against the current :class:`~muxly_provider.templating.budget.RenderBudg
 * every output, including the text of ``{% set %}`` blocks, macros and ``{% filter %}`` blocks, and every loop
   iteration (a step budget).
 
-``lipsum`` is removed (it generates text of any size).
+``lipsum`` is removed (it generates text of any size). Muxly's filters ``field``, ``as_text`` and
+``path_param`` (:mod:`~muxly_provider.templating.filters`) are added, guarded like the others.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 from markupsafe import Markup
 
 from muxly_provider.templating.budget import RenderBudget, TemplateLimitError, current_budget, estimate
+from muxly_provider.templating.filters import FILTERS
 
 MAX_ITEMS = 100_000
 """Largest item count a template may ask ``batch``/``slice`` for (as :data:`jinja2.sandbox.MAX_RANGE`)."""
@@ -209,6 +211,7 @@ class MuxlySandboxedEnvironment(ImmutableSandboxedEnvironment):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(finalize=self._finalize, **kwargs)
         self.globals.pop("lipsum", None)
+        self.filters.update(FILTERS)
         self.filters = {name: _guard_filter(name, func) for name, func in self.filters.items()}
 
     @staticmethod
