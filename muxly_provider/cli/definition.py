@@ -78,6 +78,16 @@ def get_muxly_cli_commands() -> list[Any]:
     arg_limit = _arg(("--limit",), help="How many executions to show", type=int, default=20)
     arg_history_job = _arg(("--job-id",), help="Only the executions of this job")
     arg_folder = _arg(("--folder",), help="The DAG folder to write the shard files into", required=True)
+    arg_preview_limit = _arg(
+        ("--limit",),
+        help="Records to preview: read from the job's connector (default 10), or the first of --sample; "
+        "at most 100",
+        type=int,
+    )
+    arg_sample = _arg(
+        ("--sample",),
+        help="A JSON (a list of objects) or JSONL file of records to route instead of reading the connector",
+    )
     jobs_commands = (
         ActionCommand(
             name="list",
@@ -102,6 +112,12 @@ def get_muxly_cli_commands() -> list[Any]:
             help="Show recent job executions",
             func=cmd("jobs_command", "job_history"),
             args=(arg_history_job, arg_limit, arg_output_format),
+        ),
+        ActionCommand(
+            name="preview",
+            help="Show what a run of a job would deliver per destination, writing nothing",
+            func=cmd("jobs_command", "preview_job"),
+            args=(arg_job_id, arg_preview_limit, arg_sample, arg_output_format),
         ),
         ActionCommand(
             name="write-shards",

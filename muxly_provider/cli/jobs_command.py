@@ -1,4 +1,4 @@
-"""``airflow muxly jobs list|validate``."""
+"""``airflow muxly jobs list|validate|run|history|preview|write-shards``."""
 
 from __future__ import annotations
 
@@ -140,6 +140,123 @@ def job_history(args: argparse.Namespace) -> None:
             for r in rows
         ],
     )
+
+
+def _sample_records(path: str, limit: int | None) -> tuple[list[Any], bool]:
+    """The records of a JSON (list of objects, or one object) or JSONL file, cut to ``limit``."""
+    from pathlib import Path
+
+    from muxly_provider.preview import MAX_RECORDS
+
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ValueError(f"--sample {path}: cannot be read ({type(exc).__name__}: {exc})") from None
+    try:
+        loaded = json.loads(text)
+        records = loaded if isinstance(loaded, list) else [loaded]
+    except ValueError:
+        records = []
+        for number, line in enumerate(text.splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                records.append(json.loads(line))
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"--sample {path}: line {number} is not JSON ({exc.msg})") from None
+    for index, record in enumerate(records):
+        if not isinstance(record, dict):
+            raise ValueError(f"--sample {path}: record {index} is not a JSON object")
+    cut = limit is not None and len(records) > limit
+    records = records[:limit] if limit is not None else records
+    if len(records) > MAX_RECORDS:
+        raise ValueError(
+            f"--sample {path}: {len(records)} records; a preview routes at most {MAX_RECORDS} (use --limit)"
+        )
+    return records, cut
+
+
+def _print_preview(preview: dict[str, Any]) -> None:
+    """The preview as text: counts, then per destination what it would write, failures and unmatched."""
+    source = "sample records" if preview["source"] == "records" else "record(s) from the connector"
+    more = " (more were there)" if preview["truncated"] else ""
+    late = ", cut by the time bound" if preview["timed_out"] else ""
+    print(
+        f"Preview of job {preview['job_id']} ({preview['action_type']}): {preview['records_in']} {source}{more}{late}"
+    )
+    print(
+        f"unmatched: {preview['unmatched']}, filtered: {preview['filtered']}, "
+        f"transformation failures: {preview['failures_total']}"
+    )
+    if preview["matched_per_rule"]:
+        print(
+            "rules matched: " + ", ".join(f"{k} {v}" for k, v in sorted(preview["matched_per_rule"].items()))
+        )
+    for dest in preview["destinations"]:
+        print()
+        if not dest["enabled"]:
+            print(f"destination {dest['id']}: disabled, {dest['routed']} record(s) skipped")
+            continue
+        target = f", {dest['target']}" if dest["target"] else ""
+        print(
+            f"destination {dest['id']} ({dest['destination_type']}): {dest['routed']} record(s), "
+            f"{dest['rendered_total']} {dest['rendered_as']}(s){target}"
+        )
+        if dest["error"]:
+            print(f"  ERROR: {dest['error']}")
+        for item in dest["rendered"]:
+            print("  " + (item if isinstance(item, str) else json.dumps(item, default=str)))
+        if dest["rendered_total"] > len(dest["rendered"]):
+            print(f"  ... {dest['rendered_total'] - len(dest['rendered'])} more")
+    if preview["failures"]:
+        print("\ntransformation failures:")
+        for failure in preview["failures"]:
+            where = f"route {failure['route_id']}, rule {failure['rule_id']}"
+            then = failure["mode"] + (
+                f" -> {failure['dead_letter_destination_id']}"
+                if failure["dead_letter_destination_id"]
+                else ""
+            )
+            print(f"  {where}: {failure['error']} ({then})")
+            print(f"    {json.dumps(failure['record'], default=str)}")
+    if preview["unmatched_records"]:
+        print("\nunmatched records:")
+        for record in preview["unmatched_records"]:
+            print(f"  {json.dumps(record, default=str)}")
+    for warning in preview["warnings"]:
+        print(f"\nwarning: {warning}")
+    if preview["error"]:
+        print(f"\n{preview['error']}")
+    print("\nNothing was written and no execution was recorded.")
+
+
+def preview_job(args: argparse.Namespace) -> None:
+    """Print what a run of the job would deliver per destination (``docs/jobs.md``, "Preview a run").
+
+    Reads at most ``--limit`` records from the job's connector (or routes the records of ``--sample``) within
+    20 s, writes nothing and records no execution. Exits 1 when the run would fail or the preview cannot run.
+    """
+    from muxly_provider.exceptions import MuxlyError
+    from muxly_provider.preview import DEFAULT_LIMIT
+    from muxly_provider.preview import preview_job as preview
+    from muxly_provider.runtime.loading import load_job_runtime
+
+    try:
+        records, cut = _sample_records(args.sample, args.limit) if args.sample else (None, False)
+        runtime = load_job_runtime(args.job_id)
+        answer = preview(
+            runtime, records=records, limit=args.limit if args.limit is not None else DEFAULT_LIMIT
+        )
+    except (ValueError, MuxlyError) as exc:  # Muxly's messages name the row and never hold a secret
+        print(f"cannot preview job {args.job_id!r}: {exc}", file=sys.stderr)
+        sys.exit(1)
+    answer["truncated"] = answer["truncated"] or cut
+    if args.output_format == "json":
+        print(json.dumps(answer, indent=2, default=str))
+    else:
+        _print_preview(answer)
+    if answer["error"]:
+        sys.exit(1)
 
 
 SHARD_TEMPLATE = '''"""Airflow DAG file: Muxly DAG shard {shard} of {shards}, the jobs whose stable hash falls in this shard.

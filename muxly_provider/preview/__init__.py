@@ -1,0 +1,27 @@
+"""Preview runs: what a job's run would deliver, per destination, without writing or recording anything.
+
+Used by ``airflow muxly jobs preview`` and ``POST /muxly/api/v1/jobs/{id}/preview`` (``docs/jobs.md``,
+"Preview a run").
+"""
+
+from __future__ import annotations
+
+from muxly_provider.preview.job import (
+    DEFAULT_LIMIT,
+    MAX_RECORDS,
+    PREVIEW_SECONDS,
+    SHOWN,
+    MuxlyPreviewError,
+    lookup_connector_ids,
+    preview_job,
+)
+
+__all__ = [
+    "DEFAULT_LIMIT",
+    "MAX_RECORDS",
+    "PREVIEW_SECONDS",
+    "SHOWN",
+    "MuxlyPreviewError",
+    "lookup_connector_ids",
+    "preview_job",
+]
