@@ -11,11 +11,12 @@ from typing import Any
 from airflow.sdk import BaseOperator
 
 from muxly_provider.exceptions import MuxlyDestinationError
+from muxly_provider.lineage.operators import MuxlyLineageMixin
 
 log = logging.getLogger(__name__)
 
 
-class MuxlyJobOperator(BaseOperator):
+class MuxlyJobOperator(MuxlyLineageMixin, BaseOperator):
     """Run a Muxly job: fetch from its connector, route the records, deliver them, record the counts.
 
     :param job_id: the id of the ``scheduler_jobs`` row
@@ -33,7 +34,10 @@ class MuxlyJobOperator(BaseOperator):
 
     def execute(self, context: Any) -> dict[str, Any]:
         """Run the job; the returned summary (counts only, no data) becomes the task's XCom."""
+        from muxly_provider.connectors.registry import get_connector_class
         from muxly_provider.connectors.webhook import with_run_payload
+        from muxly_provider.lineage.operators import begin
+        from muxly_provider.lineage.schema import observed
         from muxly_provider.runtime.runner import run_job
 
         job = prepare(self, context, self.job_id, mark_running=True)
@@ -41,18 +45,41 @@ class MuxlyJobOperator(BaseOperator):
         data_spec = with_run_payload(
             job.runtime.connector.connector_type, job.params.get("data_spec") or {}, context
         )
+        lineage = begin(self, job.runtime, data_spec)
+        connector = batches = None
         try:
+            if lineage is not None:  # the records' fields are sampled on their way to the router
+                kind = job.runtime.connector.connector_type
+                connector = get_connector_class(kind)(job.runtime.connector, batch_size=self.batch_size)
+                batches = observed(connector.fetch(data_spec), lineage.inputs)
             self.log.info(
                 "Running Muxly job %s (%s) with connector %s",
                 self.job_id,
                 job.runtime.action_type,
                 job.runtime.connector.id,
             )
-            outcome = run_job(job.runtime, job.run, data_spec, batch_size=self.batch_size)
+            outcome = run_job(
+                job.runtime,
+                job.run,
+                data_spec,
+                batch_size=self.batch_size,
+                batches=batches,
+                observe=lineage.outputs.observe if lineage is not None else None,
+            )
         except Exception as exc:
             job.record(result={"error": describe_error(exc)})
             raise
+        finally:
+            if connector is not None:
+                connector.close()
+        if lineage is not None:
+            lineage.records_in = outcome.records_in
+            lineage.delivered = {d: o.delivered for d, o in outcome.destinations.items()}
         return finish(self, job, outcome)
+
+    def lineage_outputs(self, runtime: Any) -> list[str]:
+        """Every destination of the job (this one task delivers them all)."""
+        return sorted(runtime.destinations)
 
 
 @dataclass
@@ -92,7 +119,6 @@ def prepare(task: BaseOperator, context: Any, job_id: str, *, mark_running: bool
     from muxly_provider.destinations.base import RunInfo
     from muxly_provider.executions import triggers
     from muxly_provider.executions.recorder import ExecutionUpdate, upsert_execution
-    from muxly_provider.runtime import variables
     from muxly_provider.runtime.loading import load_job_runtime, mask_in_task_logs
 
     dag_run = context["dag_run"]
@@ -115,10 +141,7 @@ def prepare(task: BaseOperator, context: Any, job_id: str, *, mark_running: bool
     try:
         runtime = load_job_runtime(job_id, engine)
         mask_in_task_logs(runtime.secrets)
-        params = variables.resolve(dict(runtime.action_params), variables.date_variables(when))
-        params = variables.render_action_params(
-            params, variables.template_variables(dag_run, when, context.get("params"))
-        )
+        params = run_params(runtime, context)
     except Exception as exc:
         upsert_execution(engine, replace(base, result={"error": describe_error(exc)}))
         raise
@@ -130,6 +153,19 @@ def prepare(task: BaseOperator, context: Any, job_id: str, *, mark_running: bool
         logical_date=when,
     )
     return PreparedRun(engine=engine, base=base, runtime=runtime, run=run, params=params)
+
+
+def run_params(runtime: Any, context: Any) -> dict[str, Any]:
+    """The job's ``action_params`` for this run: Muxly's date variables and Airflow templates resolved
+    against the run's logical date (or its start when it has none)."""
+    from muxly_provider.runtime import variables
+
+    dag_run = context["dag_run"]
+    when = dag_run.logical_date or dag_run.start_date or datetime.now(UTC)
+    params = variables.resolve(dict(runtime.action_params), variables.date_variables(when))
+    return variables.render_action_params(
+        params, variables.template_variables(dag_run, when, context.get("params"))
+    )
 
 
 def finish(task: BaseOperator, job: PreparedRun, outcome: Any) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from typing import Any
 from airflow.sdk import BaseOperator
 
 from muxly_provider.dag_factory.naming import delivery_task_id
+from muxly_provider.lineage.operators import MuxlyLineageMixin
 from muxly_provider.operators.job import describe_error, finish, prepare
 
 EXTRACT_TASK_ID = "extract"
@@ -46,7 +47,7 @@ class _Outcome:
         return dict(self.result)
 
 
-class MuxlyExtractOperator(BaseOperator):
+class MuxlyExtractOperator(MuxlyLineageMixin, BaseOperator):
     """Fetch a job's records, route them once and stage each destination's share; return the run manifest.
 
     :param job_id: the id of the ``scheduler_jobs`` row
@@ -72,6 +73,8 @@ class MuxlyExtractOperator(BaseOperator):
         from muxly_provider.connectors.registry import get_connector_class
         from muxly_provider.connectors.webhook import with_run_payload
         from muxly_provider.destinations.dead_letter import TableDeadLetterStore
+        from muxly_provider.lineage.operators import begin
+        from muxly_provider.lineage.schema import observed
         from muxly_provider.runtime.runner import route_and_stage
 
         job = prepare(self, context, self.job_id, mark_running=True)
@@ -79,18 +82,24 @@ class MuxlyExtractOperator(BaseOperator):
         connector = get_connector_class(connector_type)(job.runtime.connector, batch_size=self.batch_size)
         # A webhook connector's records are the run's delivery (added after the templates were rendered).
         data_spec = with_run_payload(connector_type, job.params.get("data_spec") or {}, context)
+        lineage = begin(self, job.runtime, data_spec)
         try:
+            batches = connector.fetch(data_spec)
             manifest, routing = route_and_stage(
                 job.runtime,
                 job.run,
-                connector.fetch(data_spec),
+                observed(batches, lineage.inputs) if lineage is not None else batches,
                 stage_letters=self.dead_letters_task,
+                observe=lineage.outputs.observe if lineage is not None else None,
             )
         except Exception as exc:
             job.record(result={"error": describe_error(exc)})
             raise
         finally:
             connector.close()
+        if lineage is not None:  # the deliveries report the schemas the records had here
+            lineage.records_in = routing.records_in
+            manifest["lineage"] = lineage.manifest_entry()
         targets = sorted(set(manifest["dead_letter_targets"].values()) | set(manifest["letters"]))
         result = routing.as_result(", ".join(targets) or TableDeadLetterStore.name)
         job.record(result=result)
@@ -103,8 +112,12 @@ class MuxlyExtractOperator(BaseOperator):
         )
         return manifest
 
+    def lineage_outputs(self, runtime: Any) -> list[str]:
+        """None: the extract task stages the records; the deliveries write the destinations."""
+        return []
 
-class MuxlyDeliverOperator(BaseOperator):
+
+class MuxlyDeliverOperator(MuxlyLineageMixin, BaseOperator):
     """Deliver one destination's staged share.
 
     :param job_id: the id of the ``scheduler_jobs`` row
@@ -127,10 +140,12 @@ class MuxlyDeliverOperator(BaseOperator):
 
     def execute(self, context: Any) -> dict[str, Any]:
         """Deliver; fail (and so retry on its own) when the destination failed."""
+        from muxly_provider.lineage.operators import begin
         from muxly_provider.runtime.runner import deliver_share
 
         manifest = context["ti"].xcom_pull(task_ids=EXTRACT_TASK_ID)
         job = prepare(self, context, self.job_id, mark_running=False)
+        lineage = begin(self, job.runtime, job.params.get("data_spec") or {}, manifest)
         try:
             counts = deliver_share(
                 job.runtime, job.run, manifest, self.destination_id, stage_letters=self.dead_letters_task
@@ -138,13 +153,19 @@ class MuxlyDeliverOperator(BaseOperator):
         except Exception as exc:
             job.record(result={"error": describe_error(exc)})
             raise
+        if lineage is not None:
+            lineage.delivered[self.destination_id] = counts.delivered
         totals = {"routed": counts.routed, "delivered": counts.delivered, "lost": counts.lost}
         result = {"destinations": {self.destination_id: counts.as_dict()}, **totals}
         failed = [self.destination_id] if counts.error else []
         return finish(self, job, _Outcome(result, failed, int(manifest["records_in"])))
 
+    def lineage_outputs(self, runtime: Any) -> list[str]:
+        """The destination this task delivers to."""
+        return [self.destination_id]
 
-class MuxlyDeadLetterOperator(BaseOperator):
+
+class MuxlyDeadLetterOperator(MuxlyLineageMixin, BaseOperator):
     """Send what the deliveries refused (and transformation failures) to the routes' dead-letter destinations.
 
     Runs when every delivery finished, failed or not (``trigger_rule="all_done"``); fails when a dead-letter
@@ -165,6 +186,7 @@ class MuxlyDeadLetterOperator(BaseOperator):
     def execute(self, context: Any) -> dict[str, Any] | None:
         """Deliver the letters; record the dead-letter destinations' counts."""
         from muxly_provider.exceptions import MuxlyDestinationError
+        from muxly_provider.lineage.operators import begin
         from muxly_provider.runtime.runner import deliver_dead_letters
 
         manifest = context["ti"].xcom_pull(task_ids=EXTRACT_TASK_ID)
@@ -172,11 +194,14 @@ class MuxlyDeadLetterOperator(BaseOperator):
             self.log.info("Nothing was staged (extract did not succeed): no dead letters")
             return None
         job = prepare(self, context, self.job_id, mark_running=False)
+        lineage = begin(self, job.runtime, job.params.get("data_spec") or {}, manifest)
         try:
             letters, unfinished = deliver_dead_letters(job.runtime, job.run, manifest)
         except Exception as exc:
             job.record(result={"error": describe_error(exc)})
             raise
+        if lineage is not None:
+            lineage.delivered.update({d: o.delivered for d, o in letters.items()})
         result: dict[str, Any] = {
             "destinations": {d: o.as_dict() for d, o in unfinished.items()},
             "dead_letter_destinations": {d: o.as_dict() for d, o in letters.items()},
@@ -194,6 +219,11 @@ class MuxlyDeadLetterOperator(BaseOperator):
         if failed:
             raise MuxlyDestinationError(result["error"])
         return result
+
+    def lineage_outputs(self, runtime: Any) -> list[str]:
+        """The routes' dead-letter destinations."""
+        targets = {r.error_handling.dead_letter_destination_id for r in runtime.routes}
+        return sorted(t for t in targets if t and t in runtime.destinations)
 
 
 class MuxlyCleanupOperator(BaseOperator):

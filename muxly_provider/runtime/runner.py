@@ -23,7 +23,7 @@ from __future__ import annotations
 import itertools
 import logging
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -125,6 +125,7 @@ def route_and_stage(
     *,
     stage_letters: bool = True,
     letter_table: DeadLetterStore | None = None,
+    observe: Callable[[str, list[Record]], None] | None = None,
 ) -> tuple[dict[str, Any], RouteOutcome]:
     """Route the records once and stage each destination's share; return the run manifest and the counts.
 
@@ -134,6 +135,7 @@ def route_and_stage(
     :param stage_letters: stage transformation failures for a ``dead_letters`` task (``False`` when the DAG
         has none: they go to the ``dead_letters`` table at once)
     :param letter_table: the last-resort store (default: Muxly's ``dead_letters`` table)
+    :param observe: called with each destination's records as they are staged (OpenLineage's schemas)
     """
     folder = staging.run_folder(run)
     staging.reset(folder)  # a retried extract starts over
@@ -186,6 +188,8 @@ def route_and_stage(
             else:
                 outcome.routed[dest_id] = outcome.routed.get(dest_id, 0) + len(records)
                 shares.add(dest_id, records)
+                if observe is not None:
+                    observe(dest_id, records)
     for dest_id, count in sorted(outcome.skipped_disabled.items()):
         log.warning("Muxly: %d records routed to disabled destination %s were skipped", count, dest_id)
     staged = shares.close()
@@ -325,6 +329,7 @@ def run_job(
     dead_letters: DeadLetterStore | None = None,
     *,
     batches: Iterable[list[Record]] | None = None,
+    observe: Callable[[str, list[Record]], None] | None = None,
 ) -> RunOutcome:
     """Run the whole job in this process: the three phases of the module docstring, then clean up.
 
@@ -337,6 +342,7 @@ def run_job(
     :param batch_size: records fetched from the connector at once
     :param dead_letters: the last-resort store (default: Muxly's ``dead_letters`` table)
     :param batches: records already fetched instead of the connector's
+    :param observe: see :func:`route_and_stage`
     """
     started = time.monotonic()
     outcome = RunOutcome()
@@ -349,7 +355,7 @@ def run_job(
         )
         batches = connector.fetch(data_spec)
     try:
-        manifest, outcome.route = route_and_stage(runtime, run, batches, letter_table=table)
+        manifest, outcome.route = route_and_stage(runtime, run, batches, letter_table=table, observe=observe)
     finally:
         if connector is not None:
             connector.close()
