@@ -16,6 +16,10 @@ Measured in the same run (best of R):
   most 1.3x the CPU of 1 (each record is routed once whatever the number of destinations);
 * the routing part of a run (the extract task's time in ``Router.route_batch``) against ``bench_router.py``'s
   route throughput (a bare ``Router.route_batch`` loop over the same records). Target: at least 0.8x.
+
+``--lineage`` also runs each case with OpenLineage's schema sampling on (as the extract task does when the
+OpenLineage provider is enabled: the connector's records and each destination's share) and prints its
+overhead on the whole run's CPU time.
 """
 
 from __future__ import annotations
@@ -103,8 +107,15 @@ def fetch(records: list[Record]) -> Iterator[list[Record]]:
         yield [dict(r) for r in records[start : start + FETCH]]
 
 
-def run_once(runtime: JobRuntime, records: list[Record], attempt: int) -> tuple[float, float, int]:
-    """One whole run; returns (CPU seconds, routing seconds, records delivered)."""
+def run_once(
+    runtime: JobRuntime, records: list[Record], attempt: int, lineage: bool = False
+) -> tuple[float, float, int]:
+    """One whole run; returns (CPU seconds, routing seconds, records delivered).
+
+    :param lineage: sample the schemas for OpenLineage, as the extract task does when it is enabled
+    """
+    from muxly_provider.lineage.schema import OutputSchemas, SchemaCollector, observed
+
     run = RunInfo(
         dag_id="muxly__bench",
         run_id=f"bench__{len(runtime.destinations)}_{attempt}",
@@ -113,7 +124,13 @@ def run_once(runtime: JobRuntime, records: list[Record], attempt: int) -> tuple[
         logical_date=datetime(2026, 12, 2, tzinfo=UTC),
     )
     started = time.process_time()
-    manifest, routing = route_and_stage(runtime, run, fetch(records), letter_table=NullStore())
+    inputs, outputs = SchemaCollector(), OutputSchemas()
+    batches = observed(fetch(records), inputs) if lineage else fetch(records)
+    manifest, routing = route_and_stage(
+        runtime, run, batches, letter_table=NullStore(), observe=outputs.observe if lineage else None
+    )
+    if lineage:
+        manifest["lineage"] = {"input": inputs.as_json(), "outputs": outputs.as_json()}
     manifest = json.loads(json.dumps(manifest))  # through XCom
     delivered = 0
     for dest_id in manifest["shares"]:
@@ -145,6 +162,7 @@ def main() -> None:
     )
     parser.add_argument("--records", type=int, default=200_000, help="records per run (default 200,000)")
     parser.add_argument("--repeats", type=int, default=3, help="runs per case, the best counts (default 3)")
+    parser.add_argument("--lineage", action="store_true", help="also measure OpenLineage's schema sampling")
     args = parser.parse_args()
     records = make_records(args.records)
     # A task holds one batch at a time, not the whole input: keep the 200,000 source records out of the
@@ -174,6 +192,19 @@ def main() -> None:
             f"{outputs[destinations]:,} records delivered"
         )
     assert outputs[1] == outputs[5], outputs
+    if args.lineage:
+        for destinations in (1, 5):
+            runtime = make_runtime(destinations, _TMP / "files" / f"lineage{destinations}")
+            # Interleaved, so that a change of the machine's load hits both alike.
+            plain, sampled = [], []
+            for attempt in range(args.repeats):
+                plain.append(run_once(runtime, records, 100 + attempt)[0])
+                sampled.append(run_once(runtime, records, 200 + attempt, lineage=True)[0])
+            overhead = min(sampled) / min(plain) - 1
+            print(
+                f"{destinations} destination(s) with OpenLineage schema sampling: {min(sampled):7.2f} s CPU vs "
+                f"{min(plain):7.2f} s without: {overhead:+.1%}"
+            )
     ratio = cpu[5] / cpu[1]
     print(
         f"\nCPU 5 destinations / 1 destination: {ratio:.2f}x {'OK' if ratio <= 1.3 else 'ABOVE TARGET 1.3x'}"
