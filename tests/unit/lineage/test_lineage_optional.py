@@ -88,3 +88,32 @@ def test_the_manifest_carries_the_schemas_to_the_deliveries(monkeypatch: pytest.
     assert again is not None and again.records_in == 1
     assert again.inputs.as_json() == {"a": "integer", "s": {"b": "string"}}
     assert again.outputs.as_json() == {"d": {"a": "integer"}}
+
+
+def test_each_task_writes_its_own_destinations() -> None:
+    from muxly_provider.connectors.base import ConnectorContext
+    from muxly_provider.destinations.base import DestinationContext
+    from muxly_provider.operators.job import MuxlyJobOperator
+    from muxly_provider.operators.staged import (
+        MuxlyDeadLetterOperator,
+        MuxlyDeliverOperator,
+        MuxlyExtractOperator,
+    )
+    from muxly_provider.routing.specs import ErrorHandlingSpec, RouteSpec, RuleSpec
+    from muxly_provider.runtime.loading import JobRuntime
+
+    handling = ErrorHandlingSpec(mode="dead_letter", dead_letter_destination_id="dlq")
+    rule = RuleSpec(id="r", name="r", condition=None, destination_ids=("a", "b"))
+    runtime = JobRuntime(
+        job_id="j",
+        name="j",
+        action_type="sync",
+        action_params={},
+        connector=ConnectorContext(id="c", name="c", connector_type="api"),
+        routes=(RouteSpec(id="route", name="route", rules=(rule,), error_handling=handling),),
+        destinations={d: DestinationContext(d, d, "file", {}) for d in ("a", "b", "dlq")},
+    )
+    assert MuxlyExtractOperator(task_id="e", job_id="j").lineage_outputs(runtime) == []
+    assert MuxlyDeliverOperator(task_id="d", job_id="j", destination_id="b").lineage_outputs(runtime) == ["b"]
+    assert MuxlyDeadLetterOperator(task_id="l", job_id="j").lineage_outputs(runtime) == ["dlq"]
+    assert MuxlyJobOperator(task_id="r", job_id="j").lineage_outputs(runtime) == ["a", "b", "dlq"]
