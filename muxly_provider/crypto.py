@@ -10,7 +10,7 @@ the key read through the Task SDK's configuration in every process). Without a k
 Which values are secrets (:data:`SECRET_PATHS` plus a name rule):
 
 * every string under ``connectors.auth_settings.params`` except the identifiers ``client_id``, ``conn_id``,
-  ``username``, ``location``, ``header_name``, ``param_name`` and ``token_url``;
+  ``username``, ``location``, ``header_name``, ``param_name``, ``token_url``, ``grant_type`` and ``scope``;
 * ``webhook_triggers.secret_key``;
 * in any JSON column, every string under a key with a secret-looking name (``password``, ``smtp_password``,
   ``token``, ``secret``, ``secret_access_key``, ``api_key``, ``webhook_url`` (a Slack webhook URL is the

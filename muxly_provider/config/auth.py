@@ -40,18 +40,28 @@ class ApiKeyParamsConfig(StrictConfig):
 
 
 class OAuthParamsConfig(StrictConfig):
-    """``params`` of ``oauth``: a refresh token (or an ``auth_code`` for the first exchange) and ``token_url``."""
+    """``params`` of ``oauth``: a refresh token (or an ``auth_code`` for the first exchange) and ``token_url``;
+    or ``grant_type: client_credentials`` (the client id and secret alone, with an optional ``scope``)."""
 
     client_id: NonEmptyStr
     client_secret: NonEmptyStr
     refresh_token: NonEmptyStr | None = None
     auth_code: NonEmptyStr | None = None
     token_url: UrlStr | None = None
+    grant_type: Literal["refresh_token", "authorization_code", "client_credentials"] | None = None
+    scope: NonEmptyStr | None = None
 
     @model_validator(mode="after")
     def _needs_a_grant(self) -> OAuthParamsConfig:
-        if not self.refresh_token and not self.auth_code:
-            raise ValueError("a 'refresh_token' or an 'auth_code' (for the first exchange)")
+        grant = self.grant_type
+        if grant == "refresh_token" and not self.refresh_token:
+            raise ValueError("grant_type 'refresh_token' needs a 'refresh_token'")
+        if grant == "authorization_code" and not self.auth_code:
+            raise ValueError("grant_type 'authorization_code' needs an 'auth_code'")
+        if grant is None and not self.refresh_token and not self.auth_code:
+            raise ValueError(
+                "a 'refresh_token' or an 'auth_code' (for the first exchange), or grant_type 'client_credentials'"
+            )
         return self
 
 

@@ -166,6 +166,8 @@ NON_SECRET_NAMES: frozenset[str] = frozenset(
     {
         "token_url",
         "client_id",
+        "grant_type",
+        "scope",
         "conn_id",
         "username",
         "smtp_username",

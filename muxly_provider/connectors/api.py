@@ -13,7 +13,7 @@ A run sends the configured request (``base_url`` with ``{name}`` path parameters
 otherwise loop for ever). Settings strings are templates of Muxly's one Jinja environment
 (``docs/templates.md``) over the date variables (``DATE``, ...) and the job's ``run_params``, which they may
 also write as the shorthands ``${DATE}`` and ``${name}``. With an Airflow HTTP connection (``airflow_connection``), a ``base_url`` without a
-scheme is a path under the connection's host. Retries, rate limiting and auth live in :mod:`.http_client` and
+scheme is a path under the connection's host. Retries, rate limiting and auth live in :mod:`muxly_provider.http` and
 :mod:`.auth`.
 """
 
@@ -25,7 +25,7 @@ from urllib.parse import urljoin
 
 from muxly_provider.connectors.auth import build_session
 from muxly_provider.connectors.base import MuxlyConnector, Record
-from muxly_provider.connectors.http_client import HttpClient, is_ndjson, iter_ndjson, safe_url
+from muxly_provider.connectors.http_client import ConnectorHttpClient, is_ndjson, iter_ndjson, safe_url
 from muxly_provider.exceptions import MuxlyConnectorError
 
 API_AUTH_TYPES = frozenset({"none", "bearer", "basic", "api_key", "oauth", "airflow_connection"})
@@ -106,7 +106,7 @@ class ApiConnector(MuxlyConnector):
 
     connector_type = "api"
 
-    def _client(self) -> tuple[HttpClient, str | None]:
+    def _client(self) -> tuple[ConnectorHttpClient, str | None]:
         settings = self.context.settings
         setup = build_session(
             self.context.id,
@@ -114,7 +114,7 @@ class ApiConnector(MuxlyConnector):
             allowed=API_AUTH_TYPES,
             timeout=float(settings.get("timeout_seconds") or 30),
         )
-        return HttpClient.from_settings(
+        return ConnectorHttpClient.from_settings(
             self.context.id, settings, setup.session, scope=setup.scope
         ), setup.base_url
 

@@ -1,12 +1,14 @@
 """Turn ``auth_settings`` into a configured :class:`requests.Session` for the HTTP-based connectors.
 
-``none``, ``bearer``, ``basic`` and ``api_key`` set headers, basic auth or a query parameter. ``oauth`` runs the
-OAuth 2 refresh-token grant (RFC 6749 §6; an ``auth_code`` is exchanged first when there is no refresh token) at
-``token_url``, renews the access token before it expires and once more when the API answers 401.
-``service_account`` and ``application_default`` use ``google-auth`` (signed JWT exchanged at the key's
-``token_uri``), never hand-signed tokens. ``airflow_connection`` reads an Airflow Connection: an HTTP
-connection through the HTTP provider's hook, or any connection's ``password`` as a bearer token and its
-``extra`` ``keyfile_dict`` as a Google key.
+``none``, ``bearer``, ``basic`` and ``api_key`` set headers, basic auth or a query parameter. ``oauth`` is
+authlib's OAuth 2 session (:class:`~muxly_provider.http.oauth.OAuthSession`): the refresh-token grant (RFC 6749
+§6) when there is a refresh token, a one-time ``auth_code`` exchange, or the client-credentials grant
+(``grant_type: client_credentials``); the token is renewed before it expires and once more when the API answers
+401. ``service_account`` and ``application_default`` (and ``oauth`` on the Google connectors) are
+``google-auth`` credentials in google-auth's own ``AuthorizedSession`` (signed JWT exchanged at the key's
+``token_uri``, renewed when expired and once on 401), never hand-signed tokens. ``airflow_connection`` reads an
+Airflow Connection: an HTTP connection through the HTTP provider's hook, or any connection's ``password`` as a
+bearer token and its ``extra`` ``keyfile_dict`` as a Google key.
 
 Token requests go through the server-side request guard (:mod:`muxly_provider.security.network`), and their
 errors quote only the standard OAuth error codes (RFC 6749 §5.2), never other text of the remote answer.
@@ -15,34 +17,14 @@ errors quote only the standard OAuth error codes (RFC 6749 §5.2), never other t
 from __future__ import annotations
 
 import json
-import threading
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import requests
 
-from muxly_provider.connectors.http_client import RefreshableAuth, safe_url
 from muxly_provider.exceptions import MuxlyConnectorError
 from muxly_provider.security.scope import CredentialScope
-
-_EXPIRY_SKEW_SECONDS = 60.0
-_OAUTH_ERRORS = frozenset(
-    {
-        "invalid_request",
-        "invalid_client",
-        "invalid_grant",
-        "unauthorized_client",
-        "unsupported_grant_type",
-        "invalid_scope",
-    }
-)
-
-
-def _oauth_reason(reason: object) -> str:
-    """`` (invalid_grant)`` for a standard OAuth error code, else nothing (the remote server's words)."""
-    return f" ({reason})" if isinstance(reason, str) and reason in _OAUTH_ERRORS else ""
 
 
 @dataclass
@@ -66,115 +48,52 @@ class BearerAuth(requests.auth.AuthBase):
         return request
 
 
-class OAuthRefreshAuth(RefreshableAuth):
-    """OAuth 2 access tokens from a refresh token (or a one-time authorization code) at ``token_url``.
+def oauth_session(
+    connector_id: str, params: Mapping[str, Any], token_url: str, timeout: float
+) -> requests.Session:
+    """authlib's OAuth 2 session for ``oauth`` params (see :class:`~muxly_provider.http.oauth.OAuthSession`)."""
+    from muxly_provider.http.oauth import OAuthSession
 
-    :param connector_id: named in errors
-    :param token_url: the token endpoint
-    :param client_id: the client id
-    :param client_secret: the client secret (sent in the form body, as most providers expect)
-    :param refresh_token: the long-lived refresh token
-    :param auth_code: an authorization code exchanged once when there is no refresh token
-    :param timeout: seconds per token request
-    """
-
-    def __init__(
-        self,
-        connector_id: str,
-        token_url: str,
-        client_id: str,
-        client_secret: str,
-        refresh_token: str | None = None,
-        auth_code: str | None = None,
-        timeout: float = 30.0,
-    ) -> None:
-        self.connector_id = connector_id
-        self.token_url = token_url
-        self.client_id = client_id
-        self.client_secret = client_secret
-        self.refresh_token = refresh_token
-        self.auth_code = auth_code
-        self.timeout = timeout
-        self.access_token: str | None = None
-        self.expires_at = 0.0
-        self._lock = threading.Lock()
-
-    def refresh(self) -> None:
-        """Obtain a new access token; a rotated refresh token replaces the old one for this run."""
-        if self.refresh_token:
-            form = {"grant_type": "refresh_token", "refresh_token": self.refresh_token}
-        elif self.auth_code:
-            form = {"grant_type": "authorization_code", "code": self.auth_code}
-        else:
-            raise self._error("no refresh_token or auth_code to obtain an access token")
-        form.update(client_id=self.client_id, client_secret=self.client_secret)
-        where = safe_url(self.token_url)
-        from muxly_provider.security.network import guarded_session
-
-        try:
-            with guarded_session() as session:
-                response = session.post(self.token_url, data=form, timeout=self.timeout)
-        except requests.RequestException as exc:
-            raise self._error(f"token request to {where} failed: {type(exc).__name__}") from None
-        try:
-            body = response.json()
-        except ValueError:
-            body = {}
-        if response.status_code >= 400 or not isinstance(body, dict) or not body.get("access_token"):
-            detail = _oauth_reason(body.get("error") if isinstance(body, dict) else None)
-            raise self._error(f"token refresh at {where} failed: HTTP {response.status_code}{detail}")
-        self.access_token = str(body["access_token"])
-        self.expires_at = time.monotonic() + float(body.get("expires_in") or 3600)
-        if body.get("refresh_token"):
-            self.refresh_token = str(body["refresh_token"])
-        self.auth_code = None
-
-    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
-        with self._lock:
-            if self.access_token is None or time.monotonic() > self.expires_at - _EXPIRY_SKEW_SECONDS:
-                self.refresh()
-        request.headers["Authorization"] = f"Bearer {self.access_token}"
-        return request
-
-    def _error(self, message: str) -> MuxlyConnectorError:
-        return MuxlyConnectorError(f"connector {self.connector_id!r}: oauth: {message}")
+    return OAuthSession(
+        token_url,
+        str(params["client_id"]),
+        str(params["client_secret"]),
+        refresh_token=params.get("refresh_token"),
+        auth_code=params.get("auth_code"),
+        grant_type=params.get("grant_type"),
+        scope=params.get("scope"),
+        timeout=timeout,
+        error=lambda message: MuxlyConnectorError(f"connector {connector_id!r}: oauth: {message}"),
+    )
 
 
-class GoogleAuth(RefreshableAuth):
-    """Bearer tokens from ``google-auth`` credentials, refreshed when they expire or on 401.
+def google_session(connector_id: str, credentials: Any) -> requests.Session:
+    """google-auth's ``AuthorizedSession`` for ``credentials``: tokens renewed when expired and once on 401,
+    token requests through the guard, refresh errors as connector errors quoting only a standard OAuth code."""
+    import google.auth.exceptions
+    from google.auth.transport.requests import AuthorizedSession, Request
 
-    :param connector_id: named in errors
-    :param credentials: a ``google.auth.credentials.Credentials``
-    """
+    from muxly_provider.http.oauth import oauth_reason
+    from muxly_provider.security.network import guarded_session
 
-    def __init__(self, connector_id: str, credentials: Any) -> None:
-        self.connector_id = connector_id
-        self.credentials = credentials
-        self._lock = threading.Lock()
+    class _GoogleSession(AuthorizedSession):
+        def request(  # type: ignore[override]  # AuthorizedSession's own (untyped) signature
+            self, method: str, url: str, *args: Any, **kwargs: Any
+        ) -> requests.Response:
+            try:
+                response: requests.Response = super().request(method, url, *args, **kwargs)  # type: ignore[no-untyped-call]
+            except google.auth.exceptions.GoogleAuthError as exc:
+                text = exc.args[0] if exc.args and isinstance(exc.args[0], str) else ""
+                raise MuxlyConnectorError(
+                    f"connector {connector_id!r}: Google token refresh failed ({type(exc).__name__})"
+                    + oauth_reason(text.split(":")[0])
+                ) from None
+            return response
 
-    def refresh(self) -> None:
-        """Refresh the credentials through ``google.auth.transport.requests``."""
-        import google.auth.exceptions
-        from google.auth.transport.requests import Request
-
-        from muxly_provider.security.network import guarded_session
-
-        try:
-            with guarded_session() as session:
-                self.credentials.refresh(Request(session=session))
-        except google.auth.exceptions.GoogleAuthError as exc:
-            code = exc.args[0].split(":")[0] if exc.args and isinstance(exc.args[0], str) else None
-            raise MuxlyConnectorError(
-                f"connector {self.connector_id!r}: Google token refresh failed ({type(exc).__name__})"
-                + _oauth_reason(code)
-            ) from None
-
-    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
-        with self._lock:
-            if not self.credentials.valid:
-                self.refresh()
-        request.headers["Authorization"] = f"Bearer {self.credentials.token}"
-        return request
+    session: requests.Session = _GoogleSession(  # type: ignore[no-untyped-call]
+        credentials, max_refresh_attempts=1, auth_request=Request(guarded_session())
+    )
+    return session
 
 
 def google_credentials(
@@ -275,20 +194,14 @@ def build_session(
             auth_type == "oauth" and google_scopes
         ):
             credentials = google_credentials(connector_id, auth_type, params, google_scopes)
-            session.auth = GoogleAuth(connector_id, credentials)
+            session.close()
+            session = google_session(connector_id, credentials)
         elif auth_type == "oauth":
             token_url = params.get("token_url") or default_token_url
             if not token_url:
                 raise MuxlyConnectorError(f"connector {connector_id!r}: oauth needs params.token_url")
-            session.auth = OAuthRefreshAuth(
-                connector_id,
-                str(token_url),
-                str(params["client_id"]),
-                str(params["client_secret"]),
-                refresh_token=params.get("refresh_token"),
-                auth_code=params.get("auth_code"),
-                timeout=timeout,
-            )
+            session.close()
+            session = oauth_session(connector_id, params, str(token_url), timeout)
         elif auth_type == "airflow_connection":
             return _from_airflow_connection(connector_id, str(params["conn_id"]), google_scopes)
     except KeyError as exc:
@@ -313,9 +226,10 @@ def _from_airflow_connection(connector_id: str, conn_id: str, google_scopes: Seq
         credentials = google_credentials(
             connector_id, "service_account", {"service_account_json": keyfile}, google_scopes
         )
-        session = requests.Session()
-        session.auth = GoogleAuth(connector_id, credentials)
-        return SessionSetup(session, scope=CredentialScope(conn_id, host_suffix=".googleapis.com"))
+        return SessionSetup(
+            google_session(connector_id, credentials),
+            scope=CredentialScope(conn_id, host_suffix=".googleapis.com"),
+        )
     if conn.conn_type in {"http", "https"}:
         from airflow.providers.http.hooks.http import HttpHook
 

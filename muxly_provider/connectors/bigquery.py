@@ -22,7 +22,7 @@ from urllib.parse import quote
 
 from muxly_provider.connectors.auth import build_session
 from muxly_provider.connectors.base import MuxlyConnector, Record
-from muxly_provider.connectors.http_client import HttpClient
+from muxly_provider.connectors.http_client import ConnectorHttpClient
 
 DEFAULT_BASE_URL = "https://bigquery.googleapis.com"
 SCOPES = ("https://www.googleapis.com/auth/bigquery",)
@@ -99,11 +99,11 @@ class BigQueryConnector(MuxlyConnector):
     connector_type = "bigquery"
     supported_actions = frozenset({"sync", "query", "export", "pipeline"})
 
-    def _client(self) -> HttpClient:
+    def _client(self) -> ConnectorHttpClient:
         setup = build_session(
             self.context.id, self.context.auth, allowed=GOOGLE_AUTH_TYPES, google_scopes=SCOPES
         )
-        return HttpClient.from_settings(
+        return ConnectorHttpClient.from_settings(
             self.context.id, self.context.settings, setup.session, scope=setup.scope
         )
 
@@ -173,7 +173,9 @@ class BigQueryConnector(MuxlyConnector):
         finally:
             client.close()
 
-    def _results(self, client: HttpClient, job: Mapping[str, Any], token: str | None, size: int) -> Any:
+    def _results(
+        self, client: ConnectorHttpClient, job: Mapping[str, Any], token: str | None, size: int
+    ) -> Any:
         if not job.get("jobId"):
             raise self.error("BigQuery answered without a jobReference.jobId")
         params: dict[str, Any] = {"maxResults": size, "timeoutMs": _POLL_TIMEOUT_MS}

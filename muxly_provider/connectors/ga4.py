@@ -21,7 +21,7 @@ from urllib.parse import quote
 from muxly_provider.connectors.auth import build_session
 from muxly_provider.connectors.base import MuxlyConnector, Record
 from muxly_provider.connectors.bigquery import GOOGLE_AUTH_TYPES
-from muxly_provider.connectors.http_client import HttpClient
+from muxly_provider.connectors.http_client import ConnectorHttpClient
 
 DEFAULT_BASE_URL = "https://analyticsdata.googleapis.com"
 SCOPES = ("https://www.googleapis.com/auth/analytics.readonly",)
@@ -92,7 +92,9 @@ class Ga4Connector(MuxlyConnector):
         setup = build_session(
             self.context.id, self.context.auth, allowed=GOOGLE_AUTH_TYPES, google_scopes=SCOPES
         )
-        client = HttpClient.from_settings(self.context.id, settings, setup.session, scope=setup.scope)
+        client = ConnectorHttpClient.from_settings(
+            self.context.id, settings, setup.session, scope=setup.scope
+        )
         offset = 0
         try:
             while True:
@@ -118,7 +120,9 @@ class Ga4Connector(MuxlyConnector):
         setup = build_session(
             self.context.id, self.context.auth, allowed=GOOGLE_AUTH_TYPES, google_scopes=SCOPES
         )
-        client = HttpClient.from_settings(self.context.id, settings, setup.session, scope=setup.scope)
+        client = ConnectorHttpClient.from_settings(
+            self.context.id, settings, setup.session, scope=setup.scope
+        )
         try:
             client.json("GET", url)
         finally:

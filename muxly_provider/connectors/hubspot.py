@@ -21,7 +21,7 @@ from urllib.parse import quote
 
 from muxly_provider.connectors.auth import build_session
 from muxly_provider.connectors.base import MuxlyConnector, Record
-from muxly_provider.connectors.http_client import HttpClient
+from muxly_provider.connectors.http_client import ConnectorHttpClient
 
 DEFAULT_BASE_URL = "https://api.hubapi.com"
 DEFAULT_TOKEN_URL = "https://api.hubapi.com/oauth/v1/token"  # noqa: S105 - a URL
@@ -47,14 +47,14 @@ class HubSpotConnector(MuxlyConnector):
 
     connector_type = "hubspot"
 
-    def _client(self) -> HttpClient:
+    def _client(self) -> ConnectorHttpClient:
         setup = build_session(
             self.context.id,
             self.context.auth,
             allowed=HUBSPOT_AUTH_TYPES,
             default_token_url=DEFAULT_TOKEN_URL,
         )
-        return HttpClient.from_settings(
+        return ConnectorHttpClient.from_settings(
             self.context.id, self.context.settings, setup.session, scope=setup.scope
         )
 

@@ -1,11 +1,12 @@
-"""HTTP delivery shared by the ``webhook`` and ``slack`` destinations: requests through Muxly's retry layer.
+"""HTTP delivery of the ``webhook`` destination (and of ``slack`` with an inline URL): requests through Muxly's one
+HTTP layer (:class:`~muxly_provider.http.client.HttpClient`, the client of the api connector too).
 
-A request is tried ``1 + retry_count`` times (:mod:`muxly_provider.http_retry`, the layer the api connector
-uses too). Connection errors, timeouts, ``429`` and ``5xx`` answers are retried; the wait is the answer's
-``Retry-After`` on ``429`` and ``503`` (seconds or an HTTP date, at most :data:`MAX_RETRY_AFTER_SECONDS`: a
-longer one is cut down to it), else ``backoff * 2**n`` seconds (at most :data:`MAX_BACKOFF_SECONDS`). Any other
-``4xx`` answer is final: sending the same request again would fail the same way. Errors name the destination
-and never quote the URL (a Slack or webhook URL is often the credential) or the headers.
+A request is tried ``1 + retry_count`` times. Connection errors, timeouts, ``429`` and ``5xx`` answers are
+retried; the wait is the answer's ``Retry-After`` on ``429`` and ``503`` (seconds or an HTTP date, at most
+:data:`MAX_RETRY_AFTER_SECONDS`: a longer one is cut down to it), else ``backoff * 2**n`` seconds (at most
+:data:`MAX_BACKOFF_SECONDS`). Any other ``4xx`` answer is final: sending the same request again would fail the
+same way. Errors name the destination and never quote the URL (a Slack or webhook URL is often the credential)
+or the headers.
 """
 
 from __future__ import annotations
@@ -15,8 +16,10 @@ from typing import Any
 
 import requests
 
-from muxly_provider import http_retry
 from muxly_provider.destinations.base import MuxlyDeliveryError
+from muxly_provider.http.client import HttpClient
+from muxly_provider.http.retry import RetryGaveUp, RetryPolicy
+from muxly_provider.security.network import BlockedAddressError
 
 MAX_BACKOFF_SECONDS = 30.0
 """The longest backoff between two tries."""
@@ -27,8 +30,21 @@ MAX_RETRY_AFTER_SECONDS = 60.0
 RETRYABLE_STATUS = frozenset({429, *range(500, 600)})
 
 
+def retry_policy(retry_count: int, backoff_seconds: float) -> RetryPolicy:
+    """The retries of a destination's requests: ``retry_count`` after the first, ``Retry-After`` capped."""
+    return RetryPolicy(
+        max_attempts=1 + max(0, retry_count),
+        initial_backoff_ms=backoff_seconds * 1000,
+        max_backoff_ms=MAX_BACKOFF_SECONDS * 1000,
+        backoff_multiplier=2.0,
+        retryable_status=RETRYABLE_STATUS,
+        max_retry_after_seconds=MAX_RETRY_AFTER_SECONDS,
+        cap_retry_after=True,
+    )
+
+
 def send(
-    session: requests.Session,
+    session: requests.Session | HttpClient,
     method: str,
     url: str,
     *,
@@ -44,57 +60,40 @@ def send(
 ) -> requests.Response:
     """Send one request, retrying connection errors, timeouts, ``429`` and ``5xx`` answers.
 
-    :param session: the session (connection reuse across batches)
+    :param session: the destination's :class:`HttpClient` (connection reuse across batches), or a plain session
+        (wrapped in a client for this request)
     :param method: the HTTP method
     :param url: the URL (never quoted in errors)
     :param fail: the destination's error factory (:meth:`MuxlyDestination.fail`)
     :param headers: request headers
     :param body: the request body
     :param params: query parameters
-    :param timeout: seconds to wait for a connection and for the answer
-    :param retry_count: tries after the first one
-    :param backoff_seconds: the first delay; it doubles after each try
-    :param sleep: how to wait between tries (default :func:`time.sleep`; tests record the waits)
-    :param label: who sends, for the log line of each retry
+    :param timeout: seconds to wait for a connection and for the answer (a plain session only)
+    :param retry_count: tries after the first one (a plain session only)
+    :param backoff_seconds: the first delay; it doubles after each try (a plain session only)
+    :param sleep: how to wait between tries (a plain session only; default :func:`time.sleep`)
+    :param label: who sends, for the log line of each retry (a plain session only)
     :raises MuxlyDeliveryError: after the last try, or at once for another ``4xx`` answer (``retryable=False``)
     """
-    from muxly_provider.security.network import BlockedAddressError, guard_session
-
-    guard_session(session)  # no link-local or metadata address, redirects included (docs/security.md)
-    policy = http_retry.RetryPolicy(
-        max_attempts=1 + max(0, retry_count),
-        initial_backoff_ms=backoff_seconds * 1000,
-        max_backoff_ms=MAX_BACKOFF_SECONDS * 1000,
-        backoff_multiplier=2.0,
-        retryable_status=RETRYABLE_STATUS,
-        max_retry_after_seconds=MAX_RETRY_AFTER_SECONDS,
-        cap_retry_after=True,
-    )
-
-    def attempt() -> requests.Response | http_retry.Failure:
-        try:
-            response = session.request(
-                method, url, headers=dict(headers or {}), data=body, params=params, timeout=timeout
-            )
-        except requests.Timeout:
-            return http_retry.Failure("timeout", f"no answer within {timeout:g} s")
-        except requests.ConnectionError:
-            return http_retry.Failure("connection_error", "connection failed")
-        except BlockedAddressError as exc:
-            raise fail(f"request refused: {exc.reason} ({exc.remedy})", retryable=False) from None
-        except requests.RequestException as exc:
-            raise fail(f"request could not be sent ({type(exc).__name__})", retryable=False) from None
-        if response.status_code < 400:
-            return response
-        problem = http_retry.status_text(response.status_code)
-        response.close()
-        return http_retry.Failure.from_status(response.status_code, problem, response.headers)
-
-    try:
-        return http_retry.call_with_retries(
-            attempt, policy, sleep=sleep or http_retry.default_sleep, describe=label
+    client = (
+        session
+        if isinstance(session, HttpClient)
+        else HttpClient(
+            session,
+            timeout=timeout,
+            retry=retry_policy(retry_count, backoff_seconds),
+            sleep=sleep,
+            describe=label,
+            name_url=False,
         )
-    except http_retry.RetryGaveUp as gave_up:
+    )
+    try:
+        return client.send(method, url, headers=dict(headers or {}), data=body, params=params)
+    except RetryGaveUp as gave_up:
         if gave_up.reason == "final":
             raise fail(f"{gave_up.failure.problem} (not retried)", retryable=False) from None
         raise fail(f"{gave_up.failure.problem} after {gave_up.attempts} tries") from None
+    except BlockedAddressError as exc:
+        raise fail(f"request refused: {exc.reason} ({exc.remedy})", retryable=False) from None
+    except requests.RequestException as exc:
+        raise fail(f"request could not be sent ({type(exc).__name__})", retryable=False) from None

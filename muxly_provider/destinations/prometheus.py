@@ -133,7 +133,7 @@ class PrometheusDestination(MuxlyDestination):
         """Update the metrics from the batch and push the registry."""
         from prometheus_client import push_to_gateway
 
-        from muxly_provider.security.network import pushgateway_handler
+        from muxly_provider.http.client import pushgateway_handler
 
         if self._observed != self.batch_index:
             for record in records:
@@ -147,7 +147,7 @@ class PrometheusDestination(MuxlyDestination):
                 registry=self.registry,
                 grouping_key=self.grouping_key,
                 timeout=30,
-                handler=pushgateway_handler,  # no link-local or metadata address (docs/security.md)
+                handler=pushgateway_handler,  # Muxly's HTTP layer: the request guard (docs/security.md)
             )
         except OSError as exc:
             status = getattr(exc, "code", None)

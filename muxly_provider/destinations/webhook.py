@@ -10,9 +10,10 @@ record (``record`` mode). ``body_template`` is a JSON value (or a string) whose 
 ``{"items": "{{records}}", "n": "{{count}}"}`` sends a list and a number. ``url`` and header values are
 templates too. ``GET`` sends no body: the rendered body, when it is an object, becomes the query string.
 
-Retries: connection errors, timeouts, ``429`` and ``5xx`` answers are retried ``retry_count`` times, after the
-answer's ``Retry-After`` (at most 60 s) or with exponential backoff; any other ``4xx`` answer is final (see
-:mod:`muxly_provider.destinations.http`). Webhooks are not idempotent:
+Requests go through Muxly's one HTTP layer (:class:`~muxly_provider.http.client.HttpClient`: the server-side
+request guard, tenacity retries). Connection errors, timeouts, ``429`` and ``5xx`` answers are retried
+``retry_count`` times, after the answer's ``Retry-After`` (at most 60 s) or with exponential backoff; any other
+``4xx`` answer is final (see :mod:`muxly_provider.destinations.http`). Webhooks are not idempotent:
 the receiver sees a batch again when an Airflow retry runs the job again.
 """
 
@@ -22,9 +23,6 @@ import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
-import requests
-
-from muxly_provider import http_retry
 from muxly_provider.config.destinations import WebhookDestinationConfig
 from muxly_provider.destinations import http
 from muxly_provider.destinations.base import MuxlyDeliveryError, MuxlyDestination, Record
@@ -35,6 +33,8 @@ from muxly_provider.destinations.templates import (
     render_value,
     template_context,
 )
+from muxly_provider.http import retry as http_retry
+from muxly_provider.http.client import HttpClient
 
 
 def _check(template: Any) -> None:
@@ -65,7 +65,7 @@ class WebhookDestination(MuxlyDestination):
             _check(self.settings.body_template)
         except TemplateRenderError as exc:
             raise self.fail(str(exc), retryable=False) from None
-        self._session = requests.Session()
+        self._client: HttpClient | None = None
         self.requests_sent = 0
         self.sleep: Callable[[float], None] = http_retry.default_sleep
         """How the retries wait (tests record the waits instead)."""
@@ -73,12 +73,15 @@ class WebhookDestination(MuxlyDestination):
     def _request(self, context: dict[str, Any]) -> None:
         settings = self.settings
         try:
-            url = render(settings.url, context)
-            headers = {name: render(value, context) for name, value in settings.headers.items()}
+            url = render(settings.url, context, field="config.url")
+            headers = {
+                name: render(value, context, field=f"config.headers.{name}")
+                for name, value in settings.headers.items()
+            }
             if settings.body_template is None:
                 body: Any = context["record"] if self.send_mode == "record" else context["records"]
             else:
-                body = render_value(settings.body_template, context)
+                body = render_value(settings.body_template, context, field="config.body_template")
         except TemplateRenderError as exc:
             raise self.fail(str(exc), retryable=False) from None
         params = None
@@ -89,20 +92,21 @@ class WebhookDestination(MuxlyDestination):
             data = (body if isinstance(body, str) else json.dumps(body, default=str)).encode()
             headers.setdefault("Content-Type", "application/json")
         http.send(
-            self._session,
-            settings.method,
-            url,
-            fail=self.fail,
-            headers=headers,
-            body=data,
-            params=params,
-            timeout=settings.timeout_seconds,
-            retry_count=settings.retry_count,
-            backoff_seconds=self.retry_backoff_seconds,
-            sleep=self.sleep,
-            label=f"destination {self.context.id!r} ({self.destination_type})",
+            self._http(), settings.method, url, fail=self.fail, headers=headers, body=data, params=params
         )
         self.requests_sent += 1
+
+    def _http(self) -> HttpClient:
+        """The destination's client, made at the first request (one session: connections are reused)."""
+        if self._client is None:
+            self._client = HttpClient(
+                timeout=self.settings.timeout_seconds,
+                retry=http.retry_policy(self.settings.retry_count, self.retry_backoff_seconds),
+                sleep=self.sleep,
+                describe=f"destination {self.context.id!r} ({self.destination_type})",
+                name_url=False,
+            )
+        return self._client
 
     def _context(self, records: list[Record], record: Record | None = None) -> dict[str, Any]:
         return template_context(
@@ -133,9 +137,11 @@ class WebhookDestination(MuxlyDestination):
 
     def commit(self) -> list[str]:
         """Nothing is buffered: every batch was sent by :meth:`write_batch`."""
-        self._session.close()
+        self.abort()
         return [f"{self.requests_sent} request(s)"]
 
     def abort(self) -> None:
         """Close the connections."""
-        self._session.close()
+        if self._client is not None:
+            self._client.close()
+            self._client = None

@@ -245,23 +245,3 @@ def guarded_session() -> requests.Session:
     """A new ``requests`` session with the guard mounted."""
     return guard_session(requests.Session())
 
-
-def pushgateway_handler(
-    url: str, method: str, timeout: float | None, headers: list[tuple[str, str]], data: bytes
-) -> Callable[[], None]:
-    """A ``prometheus_client`` push handler that sends through a guarded session (no redirects).
-
-    Answers of ``400`` and above raise :class:`urllib.error.HTTPError`, as the library's default handler does.
-    """
-    from email.message import Message
-    from urllib.error import HTTPError
-
-    def handle() -> None:
-        with guarded_session() as session:
-            response = session.request(
-                method, url, data=data, headers=dict(headers), timeout=timeout, allow_redirects=False
-            )
-        if response.status_code >= 400:
-            raise HTTPError(url, response.status_code, "error talking to the Pushgateway", Message(), None)
-
-    return handle

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, text
 
-from muxly_provider.connectors import http_client
+from muxly_provider.http import retry as http_retry
 from tests.db_helpers import insert_row as _insert
 from tests.plugin_pkg.plugin_install import install_plugin, uninstall_plugin
 from tests.unit.connectors.fake_apis import TOKEN as HUBSPOT_TOKEN
@@ -73,7 +73,7 @@ class Sources:
 
 @pytest.fixture
 def sources(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Sources, str]]:
-    monkeypatch.setattr(http_client, "_default_sleep", lambda seconds: None)
+    monkeypatch.setattr(http_retry, "default_sleep", lambda seconds: None)
     handler = Sources()
     with LocalServer(handler) as server:
         yield handler, server.url

@@ -16,13 +16,15 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from requests.structures import CaseInsensitiveDict
+
 
 @dataclass
 class Request:
     method: str
     path: str
     query: dict[str, str]
-    headers: dict[str, str]
+    headers: CaseInsensitiveDict[str]  # header names are case-insensitive (google-auth sends "authorization")
     body: bytes
 
     def json(self) -> Any:
@@ -66,7 +68,7 @@ class LocalServer:
                     self.command,
                     parts.path,
                     {k: v[-1] for k, v in parse_qs(parts.query).items()},
-                    dict(self.headers),
+                    CaseInsensitiveDict(self.headers.items()),
                     self.rfile.read(length) if length else b"",
                 )
                 outer.requests.append(request)
@@ -123,13 +125,26 @@ def rsa_service_account(token_uri: str) -> tuple[dict[str, Any], Any]:
 
 
 class TokenEndpoint:
-    """An OAuth 2 token endpoint: refresh-token and JWT-bearer grants; counts the tokens it issued."""
+    """An OAuth 2 token endpoint: refresh-token, authorization-code, client-credentials and JWT-bearer grants;
+    counts the tokens it issued and records the grants asked for."""
 
-    def __init__(self, refresh_token: str = "rt-1", public_key: Any = None, expires_in: int = 3600) -> None:
+    def __init__(
+        self,
+        refresh_token: str = "rt-1",
+        public_key: Any = None,
+        expires_in: int = 3600,
+        client_secret: str | None = None,
+        auth_code: str | None = None,
+        rotate: bool = False,
+    ) -> None:
         self.refresh_token = refresh_token
         self.public_key = public_key
         self.expires_in = expires_in
+        self.client_secret = client_secret  # when set, the only secret accepted (client credentials grant)
+        self.auth_code = auth_code  # when set, exchanged once for a refresh token
+        self.rotate = rotate  # issue a new refresh token with every access token
         self.issued: list[str] = []
+        self.grants: list[str] = []
 
     def valid(self, token: str | None) -> bool:
         return token is not None and token in self.issued[-1:]
@@ -141,7 +156,17 @@ class TokenEndpoint:
     def __call__(self, request: Request) -> Reply:
         form = request.form()
         grant = form.get("grant_type")
-        if grant == "refresh_token":
+        self.grants.append(str(grant))
+        extra: dict[str, Any] = {}
+        if grant == "client_credentials":
+            if self.client_secret is None or form.get("client_secret") != self.client_secret:
+                return Reply(401, {"error": "invalid_client", "error_description": "who are you"})
+        elif grant == "authorization_code":
+            if self.auth_code is None or form.get("code") != self.auth_code:
+                return Reply(400, {"error": "invalid_grant", "error_description": "bad code"})
+            self.auth_code = None  # a code is good for one exchange
+            extra["refresh_token"] = self.refresh_token
+        elif grant == "refresh_token":
             if form.get("refresh_token") != self.refresh_token or not form.get("client_secret"):
                 return Reply(400, {"error": "invalid_grant", "error_description": "bad refresh token"})
         elif grant == "urn:ietf:params:oauth:grant-type:jwt-bearer":
@@ -159,7 +184,12 @@ class TokenEndpoint:
             return Reply(400, {"error": "unsupported_grant_type"})
         token = f"at-{len(self.issued) + 1}"
         self.issued.append(token)
-        return Reply(200, {"access_token": token, "expires_in": self.expires_in, "token_type": "Bearer"})
+        if self.rotate and grant == "refresh_token":
+            self.refresh_token = f"rt-{len(self.issued) + 1}"
+            extra["refresh_token"] = self.refresh_token
+        return Reply(
+            200, {"access_token": token, "expires_in": self.expires_in, "token_type": "Bearer", **extra}
+        )
 
 
 def paged_rows(total: int) -> Iterator[dict[str, Any]]:

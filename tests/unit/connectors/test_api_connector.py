@@ -11,16 +11,16 @@ from typing import Any
 import pytest
 
 from examples.sample_api import make_server, sample_sales, start_in_thread
-from muxly_provider.connectors import http_client
 from muxly_provider.connectors.api import ApiConnector, extract_records, fill_path_params
 from muxly_provider.connectors.base import ConnectorContext
 from muxly_provider.connectors.registry import get_connector_class
 from muxly_provider.exceptions import MuxlyConnectorError
+from muxly_provider.http import retry as http_retry
 
 
 @pytest.fixture(autouse=True)
 def _no_waits(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(http_client, "_default_sleep", lambda seconds: None)
+    monkeypatch.setattr(http_retry, "default_sleep", lambda seconds: None)
 
 
 class _Recorder(BaseHTTPRequestHandler):

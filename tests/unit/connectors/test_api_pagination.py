@@ -7,10 +7,12 @@ from typing import Any
 
 import pytest
 
-from muxly_provider.connectors import http_client
 from muxly_provider.connectors.api import ApiConnector
 from muxly_provider.connectors.base import ConnectorContext
 from muxly_provider.exceptions import MuxlyConnectorError
+from muxly_provider.http import retry as http_retry
+from muxly_provider.http.client import safe_url
+from muxly_provider.http.ratelimit import RateLimiter
 from tests.unit.connectors.fake_servers import LocalServer, Reply, Request, TokenEndpoint
 
 ROWS = [{"id": i} for i in range(23)]
@@ -20,7 +22,7 @@ ROWS = [{"id": i} for i in range(23)]
 def waits(monkeypatch: pytest.MonkeyPatch) -> list[float]:
     """Record the connector's waits instead of sleeping."""
     recorded: list[float] = []
-    monkeypatch.setattr(http_client, "_default_sleep", recorded.append)
+    monkeypatch.setattr(http_retry, "default_sleep", recorded.append)
     return recorded
 
 
@@ -201,7 +203,7 @@ def test_rate_limiter_sliding_window() -> None:
         slept.append(round(seconds, 3))
         now[0] += seconds
 
-    limiter = http_client.RateLimiter(max_requests=3, period_seconds=10, clock=lambda: now[0], sleep=sleep)
+    limiter = RateLimiter(max_requests=3, period_seconds=10, clock=lambda: now[0], sleep=sleep)
     for at in (0, 1, 2, 3, 4, 15, 15.5):
         now[0] = max(now[0], at)
         limiter.acquire()
@@ -365,12 +367,12 @@ def test_http_helpers() -> None:
 
     response = requests.Response()
     response.headers["Retry-After"] = email.utils.formatdate(time.time() + 30, usegmt=True)
-    assert 25 < (http_client.retry_after_seconds(response) or 0) <= 30
+    assert 25 < (http_retry.retry_after_seconds(response) or 0) <= 30
     response.headers["Retry-After"] = "soon"
-    assert http_client.retry_after_seconds(response) is None
+    assert http_retry.retry_after_seconds(response) is None
     assert (
-        http_client.safe_url("https://u:pw@h.example:8443/p/q?key=secret#f") == "https://h.example:8443/p/q"
+        safe_url("https://u:pw@h.example:8443/p/q?key=secret#f") == "https://h.example:8443/p/q"
     )
-    policy = http_client.RetryPolicy.from_settings({"retryable_errors": ["TIMEOUT"], "max_attempts": 0})
+    policy = http_retry.RetryPolicy.from_settings({"retryable_errors": ["TIMEOUT"], "max_attempts": 0})
     assert policy.max_attempts == 1 and policy.retries("timeout") and not policy.retries("connection_error")
     assert [policy.backoff(n) for n in (1, 2, 3)] == [0.5, 1.0, 2.0]

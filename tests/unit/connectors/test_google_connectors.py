@@ -10,11 +10,11 @@ from typing import Any
 
 import pytest
 
-from muxly_provider.connectors import http_client
 from muxly_provider.connectors.base import ConnectorContext
 from muxly_provider.connectors.bigquery import BigQueryConnector, query_parameters
 from muxly_provider.connectors.ga4 import Ga4Connector
 from muxly_provider.exceptions import MuxlyConnectorError
+from muxly_provider.http import retry as http_retry
 from tests.unit.connectors.fake_apis import FakeBigQuery, FakeGa4
 from tests.unit.connectors.fake_servers import LocalServer, Reply, TokenEndpoint, rsa_service_account
 
@@ -22,7 +22,7 @@ from tests.unit.connectors.fake_servers import LocalServer, Reply, TokenEndpoint
 @pytest.fixture(autouse=True)
 def waits(monkeypatch: pytest.MonkeyPatch) -> list[float]:
     recorded: list[float] = []
-    monkeypatch.setattr(http_client, "_default_sleep", recorded.append)
+    monkeypatch.setattr(http_retry, "default_sleep", recorded.append)
     return recorded
 
 

@@ -6,10 +6,10 @@ from typing import Any
 
 import pytest
 
-from muxly_provider.connectors import http_client
 from muxly_provider.connectors.base import ConnectorContext
 from muxly_provider.connectors.hubspot import HubSpotConnector
 from muxly_provider.exceptions import MuxlyConnectorError
+from muxly_provider.http import retry as http_retry
 from tests.unit.connectors.fake_apis import TOKEN, FakeHubSpot
 from tests.unit.connectors.fake_servers import LocalServer, Reply, TokenEndpoint
 
@@ -17,7 +17,7 @@ from tests.unit.connectors.fake_servers import LocalServer, Reply, TokenEndpoint
 @pytest.fixture(autouse=True)
 def waits(monkeypatch: pytest.MonkeyPatch) -> list[float]:
     recorded: list[float] = []
-    monkeypatch.setattr(http_client, "_default_sleep", recorded.append)
+    monkeypatch.setattr(http_retry, "default_sleep", recorded.append)
     return recorded
 
 

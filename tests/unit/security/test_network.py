@@ -11,18 +11,18 @@ from urllib.error import HTTPError
 
 import pytest
 
-from muxly_provider.connectors.auth import OAuthRefreshAuth
 from muxly_provider.connectors.base import ConnectorContext
 from muxly_provider.connectors.check import check_connector
 from muxly_provider.destinations.base import DestinationContext, MuxlyDeliveryError, RunInfo
 from muxly_provider.destinations.registry import get_destination_class
 from muxly_provider.exceptions import MuxlyConnectorError
+from muxly_provider.http.client import pushgateway_handler
+from muxly_provider.http.oauth import OAuthSession
 from muxly_provider.security.network import (
     BlockedAddressError,
     address_problem,
     check_url,
     guarded_session,
-    pushgateway_handler,
     resolve_allowed,
 )
 from tests.integration.destinations.destination_servers import http_recorder
@@ -150,18 +150,22 @@ def test_pushgateway_pushes_go_through_the_guard(monkeypatch: pytest.MonkeyPatch
 @pytest.mark.parametrize(("error", "shown"), [(f"{SECRET}", ""), ("invalid_grant", " (invalid_grant)")])
 def test_oauth_token_errors_quote_only_standard_codes(error: str, shown: str) -> None:
     with LocalServer(lambda request: Reply(400, {"error": error, "error_description": SECRET})) as server:
-        auth = OAuthRefreshAuth("c1", server.url + "/token", "id", "secret", refresh_token="rt")
+        session = OAuthSession(
+            server.url + "/token", "id", "secret", refresh_token="rt", error=MuxlyConnectorError
+        )
         with pytest.raises(MuxlyConnectorError) as info:
-            auth.refresh()
+            session.reauthenticate()
     assert str(info.value).endswith(f"failed: HTTP 400{shown}")
     assert SECRET not in str(info.value)
 
 
 def test_oauth_token_url_on_the_metadata_address_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     calls = record_connections(monkeypatch)
-    auth = OAuthRefreshAuth("c1", "http://169.254.169.254/token", "id", "secret", refresh_token="rt")
+    session = OAuthSession(
+        "http://169.254.169.254/token", "id", "secret", refresh_token="rt", error=MuxlyConnectorError
+    )
     with pytest.raises(MuxlyConnectorError, match="BlockedAddressError"):
-        auth.refresh()
+        session.reauthenticate()
     assert calls == []
 
 

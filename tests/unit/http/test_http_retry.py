@@ -1,4 +1,4 @@
-"""The shared retry layer (connectors and HTTP destinations): decisions, waits and Retry-After caps."""
+"""The retry policy of the HTTP layer (tenacity under it): decisions, waits and Retry-After caps."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from muxly_provider.http_retry import (
+from muxly_provider.http.retry import (
     Failure,
     RetryGaveUp,
     RetryPolicy,
