@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -38,7 +37,6 @@ from sqlalchemy import ColumnElement, Engine
 
 from muxly_provider.destinations.base import (
     DestinationContext,
-    MuxlyDeliveryError,
     MuxlyDestination,
     RunInfo,
     redact,
@@ -51,7 +49,6 @@ log = logging.getLogger(__name__)
 REPLAY_CLAIM_TIMEOUT = timedelta(minutes=15)
 """How long a replay may hold its claim on a letter before another replay may take the letter over."""
 
-MAX_RETRY_DELAY_SECONDS = 60.0
 
 ReplayStatus = Literal["replayed", "already_replayed", "in_progress", "failed", "not_found"]
 
@@ -223,25 +220,14 @@ def _finish(engine: Engine, letter_id: str, token: str, destination_id: str, err
 
 def _deliver(destination: MuxlyDestination, records: list[dict[str, Any]]) -> None:
     """Write ``records`` in the destination's batches with its retries, then commit (abort on failure)."""
+    from muxly_provider.destinations.batch_retries import write_with_retries
+
     size = destination.batch_size
-    tries = 1 if destination.retries_itself else 1 + destination.retry_count
     try:
         for index, start in enumerate(range(0, len(records), size)):
-            batch = records[start : start + size]
-            for attempt in range(1, tries + 1):
-                destination.batch_index = index
-                try:
-                    destination.write_batch(batch)
-                    break
-                except MuxlyDeliveryError as exc:
-                    batch = batch[exc.delivered :]
-                    if not exc.retryable or attempt == tries:
-                        raise
-                except Exception as exc:  # a library error: retryable, as in a run
-                    if attempt == tries:
-                        raise destination.fail(destination.describe(exc)) from None
-                delay = min(MAX_RETRY_DELAY_SECONDS, destination.retry_backoff_seconds * 2 ** (attempt - 1))
-                time.sleep(delay)
+            result = write_with_retries(destination, records[start : start + size], index)
+            if result.error is not None:
+                raise result.error
         destination.commit()
     except BaseException:
         destination.abort()

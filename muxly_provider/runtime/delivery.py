@@ -6,7 +6,8 @@ Per destination (:class:`_Channel`):
 
 * records are cut into batches of the destination's ``batch_size``; a batch that fails is tried again
   ``retry_count`` times with exponential backoff (``retry_backoff_seconds``, doubling), unless the error is
-  permanent (a ``4xx`` answer, a bad template, a constraint violation) or the destination retries by itself;
+  permanent (a ``4xx`` answer, a bad template, a constraint violation) or the destination retries by itself
+  (:mod:`muxly_provider.destinations.batch_retries`, tenacity under it);
 * a batch that still fails goes, with its error, to the dead-letter store given to :class:`Delivery` (the
   staged letters that the run's ``dead_letters`` task sends to the route's dead-letter destination, or
   Muxly's ``dead_letters`` table);
@@ -21,28 +22,25 @@ the dead-letter store itself failed.
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from muxly_provider.destinations.base import (
     DestinationContext,
-    MuxlyDeliveryError,
     MuxlyDestination,
     Record,
     RunInfo,
     redact,
     secret_fragments,
 )
+from muxly_provider.destinations.batch_retries import write_with_retries
 from muxly_provider.destinations.dead_letter import DeadLetter, DeadLetterStore, letter_records
 from muxly_provider.destinations.registry import get_destination_class
 from muxly_provider.exceptions import MuxlyError
 from muxly_provider.runtime.loading import mask_in_task_logs
 
 log = logging.getLogger(__name__)
-
-MAX_RETRY_DELAY_SECONDS = 60.0
 
 
 @dataclass
@@ -161,30 +159,12 @@ class Delivery:
         if destination is None or channel.down is not None:
             self._dead_letter(channel, index, batch, f"not attempted: {channel.down}")
             return
-        tries = 1 if destination.retries_itself else 1 + destination.retry_count
-        for attempt in range(1, tries + 1):
-            destination.batch_index = index
-            try:
-                destination.write_batch(batch)
-            except MuxlyDeliveryError as exc:
-                if exc.delivered:
-                    channel.outcome.delivered += exc.delivered
-                    batch = batch[exc.delivered :]
-                message, retryable = str(exc), exc.retryable
-            except Exception as exc:
-                message = f"destination {channel.id!r}: {destination.describe(exc)}"
-                retryable = True
-            else:
-                channel.outcome.delivered += len(batch)
-                return
-            if not retryable or attempt == tries:
-                break
-            delay = min(MAX_RETRY_DELAY_SECONDS, destination.retry_backoff_seconds * 2 ** (attempt - 1))
-            log.warning(
-                "Muxly: %s; batch %d: try %d of %d in %.1f s", message, index, attempt + 1, tries, delay
-            )
-            channel.outcome.retries += 1
-            time.sleep(delay)
+        result = write_with_retries(destination, batch, index)
+        channel.outcome.delivered += result.delivered
+        channel.outcome.retries += result.retries
+        if result.error is None:
+            return
+        message, retryable, batch = result.message, result.error.retryable, result.remaining
         log.error(
             "Muxly: %s; batch %d (%d records) goes to the dead-letter store", message, index, len(batch)
         )

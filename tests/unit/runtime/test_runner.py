@@ -12,6 +12,7 @@ from typing import Any, ClassVar
 import pytest
 
 from muxly_provider.connectors.base import ConnectorContext, MuxlyConnector
+from muxly_provider.destinations import batch_retries
 from muxly_provider.destinations.base import (
     DestinationContext,
     MuxlyDestination,
@@ -87,7 +88,7 @@ class MemoryStore:
 def _fakes(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(runner, "get_connector_class", lambda _type: ListConnector)
     monkeypatch.setattr(delivery, "get_destination_class", lambda _type: MemoryDestination)
-    monkeypatch.setattr(delivery.time, "sleep", lambda _seconds: None)
+    monkeypatch.setattr(batch_retries.time, "sleep", lambda _seconds: None)
 
 
 def _runtime(configs: dict[str, dict[str, Any]], routes: tuple[RouteSpec, ...] = ()) -> JobRuntime:
