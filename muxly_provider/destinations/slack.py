@@ -21,8 +21,6 @@ from collections.abc import Callable
 from typing import Any
 
 import requests
-
-from muxly_provider import http_retry
 from muxly_provider.config.destinations import SlackDestinationConfig
 from muxly_provider.destinations import http
 from muxly_provider.destinations.base import MuxlyDeliveryError, MuxlyDestination, Record
@@ -32,6 +30,7 @@ from muxly_provider.destinations.templates import (
     render,
     template_context,
 )
+from muxly_provider.http import retry as http_retry
 
 MAX_ATTACHMENTS = 50
 """Attachments per message (Slack shows at most 100)."""
