@@ -224,6 +224,13 @@ def get_provider_info() -> dict[str, Any]:
                         "1048576",
                         kind="integer",
                     ),
+                    "allowed_conn_ids": _option(
+                        "The Airflow connections that connectors and destinations may name in conn_id: "
+                        "fnmatch patterns, comma- or space-separated (muxly_*, reporting_db). Empty allows "
+                        "any connection; checked when a row is written and when a run opens the connection.",
+                        "",
+                        "muxly_*, reporting_db",
+                    ),
                     "allow_link_local_requests": _option(
                         "Let connectors, destinations and token requests reach link-local addresses "
                         "(169.254.0.0/16, fe80::/10) and cloud metadata endpoints (169.254.169.254, ...).",

@@ -217,6 +217,12 @@ def staging_conn_id() -> str | None:
     return _conf_get("staging_conn_id").strip() or None
 
 
+def allowed_conn_ids() -> tuple[str, ...]:
+    """The Airflow connections configurations may name (``[muxly] allowed_conn_ids``): ``fnmatch`` patterns,
+    comma- or space-separated; empty (the default) allows any connection (see ``docs/security.md``)."""
+    return tuple(p for p in re.split(r"[,\s]+", _conf_get("allowed_conn_ids")) if p)
+
+
 def files_root() -> Path:
     """The folder that relative ``output_dir`` / ``path`` settings resolve against: ``[muxly] files_root``."""
     configured = _conf_get("files_root").strip()

@@ -44,3 +44,25 @@ def seed_api_job(
         **job,
     }
     insert_row(engine, "scheduler_jobs", id=job_id, connector_id=connector_id, **columns)
+
+
+def airflow_connection_json(url: str) -> str:
+    """The Airflow connection (``AIRFLOW_CONN_<ID>`` JSON) of a SQLAlchemy URL of PostgreSQL, MariaDB or SQLite,
+    as a user would define it for the provider of that type (``postgres``, ``mysql``, ``sqlite``)."""
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        return json.dumps({"conn_type": "sqlite", "host": parsed.database})
+    conn_type = {"postgresql": "postgres", "mysql": "mysql", "mariadb": "mysql"}[backend]
+    return json.dumps(
+        {
+            "conn_type": conn_type,
+            "host": parsed.host,
+            "port": parsed.port,
+            "login": parsed.username,
+            "password": parsed.password,
+            "schema": parsed.database,
+        }
+    )

@@ -10,7 +10,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
-from muxly_provider.config.base import NonEmptyStr, StrictConfig, UrlStr
+from muxly_provider.config.base import ConnIdStr, NonEmptyStr, StrictConfig, UrlStr
 
 
 class NoParamsConfig(StrictConfig):
@@ -74,7 +74,7 @@ class ServiceAccountParamsConfig(StrictConfig):
 class AirflowConnectionParamsConfig(StrictConfig):
     """``params`` of ``airflow_connection``: the id of an Airflow Connection holding the credentials."""
 
-    conn_id: NonEmptyStr
+    conn_id: ConnIdStr
 
 
 class NoneAuthConfig(StrictConfig):

@@ -36,6 +36,22 @@ PositiveFloat = Annotated[float, Field(gt=0)]
 NonNegativeInt = Annotated[int, Field(ge=0)]
 """An integer greater than or equal to 0."""
 
+_CONN_ID = re.compile(r"[\w#!()\-.:/\\]{1,250}")
+
+
+def _conn_id(value: str) -> str:
+    if not _CONN_ID.fullmatch(value):
+        raise ValueError(
+            "the id of an Airflow connection: 1 to 250 letters, digits and _ # ! ( ) - . : / \\ "
+            "(no spaces or templates)"
+        )
+    return value
+
+
+ConnIdStr = Annotated[str, AfterValidator(_conn_id)]
+"""The id of an Airflow connection, as Airflow accepts one (its ``sanitize_conn_id`` rule): the connection is
+named, never computed from a template."""
+
 _PLACEHOLDER = re.compile(r"\{\{[^{}]*\}\}|\{[^{}]*\}")
 
 

@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from muxly_provider.config.auth import AuthConfig
 from muxly_provider.config.base import (
+    ConnIdStr,
     NonEmptyStr,
     NonNegativeInt,
     PositiveFloat,
@@ -146,9 +147,10 @@ class ApiSettingsConfig(ConnectorSettingsConfig):
 
 
 class DatabaseSettingsConfig(ConnectorSettingsConfig):
-    """``database``: an Airflow connection id or a SQLAlchemy URL (a secret: stored encrypted)."""
+    """``database``: an Airflow connection id (``conn_id``: its common-sql hook's SQLAlchemy engine) or a
+    SQLAlchemy URL (``connection_string``, a secret: stored encrypted)."""
 
-    conn_id: NonEmptyStr | None = None
+    conn_id: ConnIdStr | None = None
     connection_string: NonEmptyStr | None = None
 
     @model_validator(mode="after")
@@ -166,7 +168,7 @@ class FileSettingsConfig(ConnectorSettingsConfig):
     glob: NonEmptyStr | None = None
     format: Literal["csv", "json", "jsonl"] = "jsonl"
     compression: Literal["none", "gzip", "bz2", "zip", "xz", "infer"] = "infer"
-    conn_id: NonEmptyStr | None = None
+    conn_id: ConnIdStr | None = None
     """Airflow connection holding the object-storage credentials (``s3://``, ``gs://``, ...)."""
 
     @model_validator(mode="after")

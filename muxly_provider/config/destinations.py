@@ -12,6 +12,7 @@ from typing import Any, Literal
 from pydantic import Field, model_validator
 
 from muxly_provider.config.base import (
+    ConnIdStr,
     NonEmptyStr,
     NonNegativeInt,
     PositiveFloat,
@@ -36,7 +37,7 @@ class FileDestinationConfig(DestinationSettingsConfig):
     reached through ``conn_id``); ``file_prefix`` is a plain name."""
 
     output_dir: NonEmptyStr = "."
-    conn_id: NonEmptyStr | None = None
+    conn_id: ConnIdStr | None = None
     file_prefix: NonEmptyStr | None = None
     file_format: Literal["json", "jsonl", "csv"] = "jsonl"
     max_file_size_mb: PositiveFloat | None = None
@@ -51,10 +52,11 @@ class FileDestinationConfig(DestinationSettingsConfig):
 
 
 class DatabaseDestinationConfig(DestinationSettingsConfig):
-    """``database``: rows of ``table`` through an Airflow connection or a SQLAlchemy URL (a secret)."""
+    """``database``: rows of ``table`` through an Airflow connection (``conn_id``: its common-sql hook's
+    SQLAlchemy engine) or a SQLAlchemy URL (``connection_string``, a secret)."""
 
     db_type: Literal["postgres", "mysql", "sqlite"] | None = None
-    conn_id: NonEmptyStr | None = None
+    conn_id: ConnIdStr | None = None
     connection_string: NonEmptyStr | None = None
     table: NonEmptyStr
     schema_: NonEmptyStr | None = Field(default=None, alias="schema")
@@ -89,15 +91,16 @@ class WebhookDestinationConfig(DestinationSettingsConfig):
 
 
 class EmailDestinationConfig(DestinationSettingsConfig):
-    """``email``: one message per batch through an SMTP server."""
+    """``email``: one message per batch through the SMTP provider's hook, on an Airflow SMTP connection
+    (``conn_id``: server, login and the ``from_email`` extra) or on the inline ``smtp_*`` options."""
 
     smtp_host: NonEmptyStr | None = None
     smtp_port: int = Field(default=587, gt=0, lt=65536)
     smtp_username: str | None = None
     smtp_password: str | None = None
     use_tls: bool = True
-    conn_id: NonEmptyStr | None = None
-    from_email: NonEmptyStr
+    conn_id: ConnIdStr | None = None
+    from_email: NonEmptyStr | None = None
     from_name: str | None = None
     to_emails: list[NonEmptyStr] = Field(min_length=1)
     cc_emails: list[NonEmptyStr] = Field(default_factory=list)
@@ -110,14 +113,19 @@ class EmailDestinationConfig(DestinationSettingsConfig):
     def _server(self) -> EmailDestinationConfig:
         if not self.smtp_host and not self.conn_id:
             raise ValueError("'smtp_host' or 'conn_id' (an Airflow SMTP connection)")
+        if not self.from_email and not self.conn_id:
+            raise ValueError(
+                "'from_email' (or 'conn_id', an Airflow SMTP connection with a from_email extra)"
+            )
         return self
 
 
 class SlackDestinationConfig(DestinationSettingsConfig):
-    """``slack``: an incoming webhook (the URL is the credential: stored encrypted)."""
+    """``slack``: an incoming webhook through the Slack provider's hook: an Airflow ``slackwebhook``
+    connection (``conn_id``) or ``webhook_url`` (the URL is the credential: stored encrypted)."""
 
     webhook_url: UrlStr | None = None
-    conn_id: NonEmptyStr | None = None
+    conn_id: ConnIdStr | None = None
     channel: str | None = None
     username: str | None = None
     icon: str | None = None
@@ -142,9 +150,11 @@ class S3CredentialsConfig(StrictConfig):
 
 
 class S3DestinationConfig(DestinationSettingsConfig):
-    """``s3``: objects under ``key_prefix``; credentials, ``conn_id`` or the instance role when absent."""
+    """``s3``: objects under ``key_prefix`` through the Amazon provider's ``S3Hook``: an Airflow ``aws``
+    connection (``conn_id``; its ``service_config.s3.bucket_name`` extra may name the bucket), inline
+    ``credentials``, or the worker's own identity when both are absent."""
 
-    bucket: NonEmptyStr
+    bucket: NonEmptyStr | None = None
     key_prefix: str = ""
     region: str | None = None
     output_format: Literal["json", "jsonl", "csv"] = "json"
@@ -152,7 +162,13 @@ class S3DestinationConfig(DestinationSettingsConfig):
     credentials: S3CredentialsConfig | None = None
     content_type: str | None = None
     endpoint_url: UrlStr | None = None
-    conn_id: NonEmptyStr | None = None
+    conn_id: ConnIdStr | None = None
+
+    @model_validator(mode="after")
+    def _bucket(self) -> S3DestinationConfig:
+        if not self.bucket and not self.conn_id:
+            raise ValueError("'bucket' (or 'conn_id', an Airflow aws connection naming its bucket)")
+        return self
 
 
 class PrometheusMetricConfig(StrictConfig):

@@ -1,7 +1,9 @@
 """The ``database`` connector: the rows of a SQL query, streamed with a server-side cursor.
 
 The database is an Airflow connection (``conn_id``: the connection's hook must be a common-sql ``DbApiHook``,
-whose SQLAlchemy engine Muxly uses) or a SQLAlchemy URL (``connection_string``, a secret stored encrypted).
+whose ``get_sqlalchemy_engine()`` Muxly uses; ``airflow-provider-muxly[common-sql]`` plus the extra of the
+connection's type, see :mod:`muxly_provider.provider_hooks`; ``[muxly] allowed_conn_ids`` applies) or a
+SQLAlchemy URL (``connection_string``, a secret stored encrypted).
 The query comes from ``data_spec.query`` (the ``query`` action puts ``action_params.query`` there) with bound
 parameters: a mapping binds ``:name`` placeholders, a list binds the driver's positional placeholders (``%s``
 for psycopg2/pymysql, ``?`` for SQLite). Values are never formatted into the SQL text.
@@ -101,28 +103,12 @@ class DatabaseConnector(MuxlyConnector):
             ) from None
 
     def _engine_from_connection(self, conn_id: str) -> Engine:
-        try:
-            from airflow.providers.common.sql.hooks.sql import DbApiHook
-            from airflow.sdk import BaseHook
+        from muxly_provider import provider_hooks
 
-            connection: Any = BaseHook.get_connection(conn_id)
-            hook = connection.get_hook()
-        except Exception as exc:
-            raise self.error(
-                f"Airflow connection {conn_id!r} gives no SQL hook ({type(exc).__name__}); install the "
-                "provider of its connection type"
-            ) from None
-        if not isinstance(hook, DbApiHook):
-            raise self.error(
-                f"Airflow connection {conn_id!r} is not a SQL connection ({type(hook).__name__})"
-            )
         try:
-            engine: Engine = hook.get_sqlalchemy_engine(engine_kwargs={"poolclass": NullPool})
-        except Exception as exc:
-            raise self.error(
-                f"Airflow connection {conn_id!r} cannot give a SQLAlchemy engine ({type(exc).__name__})"
-            ) from None
-        return engine
+            return provider_hooks.sql_engine(conn_id, "conn_id", poolclass=NullPool)
+        except (provider_hooks.MuxlyConnectionError, provider_hooks.MuxlyProviderMissingError) as exc:
+            raise self.error(str(exc)) from None
 
     def fetch(self, data_spec: Mapping[str, Any]) -> Iterator[list[Record]]:
         """Run ``data_spec.query`` with ``data_spec.parameters`` and yield its rows in batches."""

@@ -1,10 +1,12 @@
 """The ``database`` destination: rows of a table in PostgreSQL, MariaDB/MySQL or SQLite.
 
-Options (SPEC §2, REFERENCE.md): ``conn_id`` (an Airflow connection: ``postgres``, ``mysql`` or ``sqlite``; its
-common-sql hook supplies the URL when its provider is installed) or ``connection_string`` (a SQLAlchemy URL,
-stored encrypted; ``postgresql://`` and ``mysql://`` without a driver use psycopg2 and PyMySQL), ``db_type``
-(informative), ``table``, ``schema``, ``create_table``, ``column_mapping`` (record field -> column),
-``batch_size`` and ``upsert_key`` (a column or a list of columns).
+Options (SPEC §2, REFERENCE.md): ``conn_id`` (an Airflow connection, ``postgres``, ``mysql``, ``sqlite`` or
+any type whose provider has a common-sql ``DbApiHook``: the engine is the hook's ``get_sqlalchemy_engine()``;
+``airflow-provider-muxly[common-sql]`` plus the extra of the type, see :mod:`muxly_provider.provider_hooks`)
+or ``connection_string`` (a SQLAlchemy URL, stored encrypted; ``postgresql://`` and ``mysql://`` without a
+driver use psycopg2 and PyMySQL), ``db_type`` (informative), ``table``, ``schema``, ``create_table``,
+``column_mapping`` (record field -> column), ``batch_size`` and ``upsert_key`` (a column or a list of
+columns).
 
 Columns: with ``column_mapping`` exactly the mapped fields are written (a missing field is ``NULL``); without
 it every field of the records whose column exists. ``create_table`` creates a missing table from the first
@@ -39,16 +41,12 @@ from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import URL, Engine
+from sqlalchemy.engine import Engine
 
+from muxly_provider import provider_hooks
 from muxly_provider.config.destinations import DatabaseDestinationConfig
 from muxly_provider.destinations.base import MuxlyDeliveryError, MuxlyDestination, Record
-from muxly_provider.destinations.database_sql import (
-    Statements,
-    column_type,
-    normalize_url,
-    url_from_connection,
-)
+from muxly_provider.destinations.database_sql import Statements, column_type, normalize_url
 from muxly_provider.security.errors import MuxlyConfinementError
 
 log = logging.getLogger(__name__)
@@ -86,31 +84,19 @@ class DatabaseDestination(MuxlyDestination):
 
     # -- connection --------------------------------------------------------------------------------------
 
-    def _url(self) -> URL:
+    def _create_engine(self) -> Engine:
+        """The engine of ``connection_string``, or of the common-sql hook of ``conn_id``'s connection."""
         if self.settings.connection_string:
             try:
-                return normalize_url(self.settings.connection_string)
+                return sa.create_engine(normalize_url(self.settings.connection_string), pool_size=1)
             except sa.exc.ArgumentError:
                 raise self.fail("connection_string is not a SQLAlchemy URL", retryable=False) from None
-        from airflow.sdk import BaseHook
-
-        conn_id = str(self.settings.conn_id)
         try:
-            conn = BaseHook.get_connection(conn_id)
-        except Exception as exc:
-            raise self.fail(f"Airflow connection {conn_id!r} not found ({type(exc).__name__})") from None
-        try:
-            from airflow.providers.common.sql.hooks.sql import DbApiHook
-
-            hook = conn.get_hook()  # type: ignore[no-untyped-call]
-            if isinstance(hook, DbApiHook):
-                return normalize_url(hook.sqlalchemy_url)
-        except Exception:  # noqa: S110 - no provider for this type, or no sqlalchemy_url: build it below
-            pass
-        try:
-            return url_from_connection(conn)
-        except ValueError as exc:
-            raise self.fail(f"Airflow connection {conn_id!r}: {exc}", retryable=False) from None
+            return provider_hooks.sql_engine(str(self.settings.conn_id), "conn_id", pool_size=1)
+        except provider_hooks.MuxlyProviderMissingError as exc:
+            raise self.fail(str(exc), retryable=False) from None
+        except provider_hooks.MuxlyConnectionError as exc:
+            raise self.fail(str(exc), retryable=not exc.permanent) from None
 
     @property
     def engine(self) -> Engine:
@@ -118,7 +104,7 @@ class DatabaseDestination(MuxlyDestination):
         if self._engine is None:
             from muxly_provider.security.databases import guard_engine
 
-            engine = sa.create_engine(self._url(), pool_size=1)
+            engine = self._create_engine()
             if engine.dialect.name == "sqlite":
                 _sqlite_transactions(engine)
             field = "connection_string" if self.settings.connection_string else "conn_id"

@@ -1,26 +1,31 @@
-"""The ``email`` destination: one HTML message per batch through an SMTP server.
+"""The ``email`` destination: one HTML message per batch through the SMTP provider's ``SmtpHook``.
 
 Options (REFERENCE.md): ``smtp_host``, ``smtp_port``, ``smtp_username``, ``smtp_password`` (stored
 encrypted), ``use_tls``, ``from_email``, ``from_name``, ``to_emails``, ``cc_emails``, ``bcc_emails``,
 ``subject_template``, ``body_template`` (HTML), ``template_variables`` (name -> path into the record), and
-(new) ``conn_id``: an Airflow SMTP connection (host, port, login, password; extras ``disable_ssl`` and
-``disable_tls`` as the SMTP provider reads them, ``from_email``), used for whatever the config leaves out.
+(new) ``conn_id``: an Airflow SMTP connection (host, port, login, password; the extras the SMTP provider reads:
+``disable_ssl``, ``disable_tls``, ``timeout``, ``ssl_context``, ``from_email``, ``auth_type``). With a
+``conn_id`` the destination needs only its recipients; inline options override the connection's, except that
+the connection's password is only ever sent to the connection's own host.
 
-TLS: port 465 means implicit TLS (``SMTP_SSL``); on any other port ``use_tls`` means ``STARTTLS``. Templates
-see the run and batch variables of :mod:`muxly_provider.destinations.templates`; the HTML body escapes values.
-Without ``body_template`` the body is an HTML table of the batch. Bcc recipients get the message without
-appearing in its headers. Email is not idempotent: an Airflow retry of the run sends its messages again.
+Both ways end in one ``SmtpHook`` (``airflow-provider-muxly[smtp]``, which Airflow installs with its core):
+inline options become an in-memory SMTP connection (:mod:`muxly_provider.provider_hooks`). TLS of inline
+options: port 465 means implicit TLS; on any other port ``use_tls`` means ``STARTTLS``. The hook's own retries
+are off (``retry_limit`` 0): Muxly retries a failed batch itself (``retry_count``), and a permanent refusal
+(bad login, refused recipients, a 5xx answer) is not retried at all.
+
+Templates see the run and batch variables of :mod:`muxly_provider.destinations.templates`; the HTML body escapes
+values. Without ``body_template`` the body is an HTML table of the batch. Bcc recipients get the message
+without appearing in its headers. Email is not idempotent: an Airflow retry of the run sends its messages again.
 """
 
 from __future__ import annotations
 
-import smtplib
-import ssl
 from email.headerregistry import Address
-from email.message import EmailMessage
 from email.utils import formataddr, make_msgid
 from typing import Any
 
+from muxly_provider import provider_hooks
 from muxly_provider.config.destinations import EmailDestinationConfig
 from muxly_provider.destinations.base import MuxlyDestination, Record
 from muxly_provider.destinations.templates import (
@@ -51,35 +56,32 @@ class EmailDestination(MuxlyDestination):
         self.settings = self.parse_config(EmailDestinationConfig)
         self.body_template = self.settings.body_template or DEFAULT_BODY
         try:
-            check_template(self.settings.subject_template)
-            check_template(self.body_template)
+            check_template(self.settings.subject_template, field="config.subject_template")
+            check_template(self.body_template, field="config.body_template")
         except TemplateRenderError as exc:
             raise self.fail(str(exc), retryable=False) from None
-        self._server: dict[str, Any] | None = None
+        self._server: Any = None  # the SMTP connection the hook works on, once built
+        self._from: str | None = None
         self.sent = 0
 
-    def _server_settings(self) -> dict[str, Any]:
+    def connection(self) -> Any:
+        """The SMTP connection the hook works on: ``conn_id``'s with the inline options over it, or the inline
+        options alone."""
         if self._server is not None:
             return self._server
         s = self.settings
-        server: dict[str, Any] = {
-            "host": s.smtp_host,
-            "port": s.smtp_port,
-            "username": s.smtp_username,
-            "password": s.smtp_password,
-            "ssl": s.smtp_port == 465,
-            "starttls": s.use_tls and s.smtp_port != 465,
+        host, login, password = s.smtp_host, s.smtp_username, s.smtp_password
+        port: int | None = s.smtp_port
+        extra: dict[str, Any] = {
+            "disable_ssl": s.smtp_port != 465,
+            "disable_tls": not s.use_tls or s.smtp_port == 465,
+            "timeout": 30,
         }
         if s.conn_id:
-            from airflow.sdk import BaseHook
-
             try:
-                conn = BaseHook.get_connection(s.conn_id)
-            except Exception as exc:
-                raise self.fail(
-                    f"Airflow connection {s.conn_id!r} not found ({type(exc).__name__})"
-                ) from None
-            extra = conn.extra_dejson
+                conn = provider_hooks.get_connection(s.conn_id)
+            except provider_hooks.MuxlyConnectionError as exc:
+                raise self.fail(str(exc), retryable=not exc.permanent) from None
             own_host = str(conn.host or "").strip().lower()
             if (
                 conn.password
@@ -89,23 +91,51 @@ class EmailDestination(MuxlyDestination):
             ):
                 # The connection may belong to someone else: its password goes only to its own server.
                 raise self.fail(
-                    f"smtp_host differs from the host of Airflow connection {s.conn_id!r}, whose password is only "
-                    "sent to that host: leave smtp_host unset (or set it to the connection's host)"
+                    f"smtp_host differs from the host of Airflow connection {s.conn_id!r}, whose password is "
+                    "only sent to that host: leave smtp_host unset (or set it to the connection's host)",
+                    retryable=False,
                 )
-            server["host"] = s.smtp_host or conn.host
-            if conn.port and not s.smtp_host:
-                server["port"] = int(conn.port)
-            server["username"] = s.smtp_username or conn.login
-            server["password"] = s.smtp_password or conn.password
+            own = dict(conn.extra_dejson)
             if not s.smtp_host:
-                server["ssl"] = not _flag(extra.get("disable_ssl"))
-                server["starttls"] = not server["ssl"] and not _flag(extra.get("disable_tls"))
-        if not server["host"]:
+                host, port = conn.host, conn.port or s.smtp_port
+                extra = {"timeout": 30, **own}
+            else:
+                extra = {**own, **extra}
+            login = s.smtp_username or conn.login
+            password = s.smtp_password or conn.password
+        if not host:
             raise self.fail("no SMTP host (smtp_host or the connection's host)", retryable=False)
-        self._server = server
-        return server
+        self._from = s.from_email or extra.get("from_email")
+        if not self._from:
+            raise self.fail(
+                f"no sender: set from_email, or the from_email extra of Airflow connection {s.conn_id!r}",
+                retryable=False,
+            )
+        self._secrets = sorted({*self._secrets, str(password or "")} - {""}, key=len, reverse=True)
+        extra["retry_limit"] = 0  # Muxly retries whole batches itself (retry_count)
+        self._server = provider_hooks.make_connection(
+            s.conn_id or f"muxly_email_{self.context.id}",
+            "smtp",
+            host=host,
+            port=int(port) if port else None,
+            login=login or None,
+            password=password or None,
+            extra=extra,
+        )
+        return self._server
 
-    def _message(self, records: list[Record]) -> EmailMessage:
+    def smtp_hook(self) -> Any:
+        """A new ``SmtpHook`` on :meth:`connection`: ``with`` it connects (TLS and login as configured) and
+        closes the session (one per batch).
+
+        :raises provider_hooks.MuxlyProviderMissingError: without the SMTP provider
+        """
+        module = provider_hooks.import_module("smtp", "email delivery")
+        connection = self.connection()
+        return provider_hooks.on_connection(module.SmtpHook, connection, smtp_conn_id=connection.conn_id)
+
+    def _message(self, records: list[Record]) -> tuple[str, str, dict[str, str]]:
+        """The subject, the HTML body and the extra headers of the batch's message."""
         s = self.settings
         columns: dict[str, None] = {}
         for record in records:
@@ -120,63 +150,52 @@ class EmailDestination(MuxlyDestination):
             extra={"columns": list(columns)},
         )
         try:
-            subject = " ".join(render(s.subject_template, context).split())
-            body = render(self.body_template, context, html=True)
+            subject = " ".join(render(s.subject_template, context, field="config.subject_template").split())
+            body = render(self.body_template, context, html=True, field="config.body_template")
         except TemplateRenderError as exc:
             raise self.fail(str(exc), retryable=False) from None
-        message = EmailMessage()
-        message["Subject"] = subject
-        message["From"] = formataddr((s.from_name or "", s.from_email)) if s.from_name else s.from_email
-        message["To"] = ", ".join(s.to_emails)
-        if s.cc_emails:
-            message["Cc"] = ", ".join(s.cc_emails)
-        domain = Address(addr_spec=s.from_email).domain or "muxly.local"
-        message["Message-ID"] = make_msgid(f"{self.run.run_key}.{self.batch_index}", domain=domain)
-        message.set_content(
-            f"{len(records)} record(s) from {self.run.connector_id}; view this message as HTML."
-        )
-        message.add_alternative(body, subtype="html")
-        return message
-
-    def _connect(self) -> smtplib.SMTP:
-        server = self._server_settings()
-        timeout = 30.0
-        if server["ssl"]:
-            smtp: smtplib.SMTP = smtplib.SMTP_SSL(
-                server["host"], server["port"], timeout=timeout, context=ssl.create_default_context()
-            )
-        else:
-            smtp = smtplib.SMTP(server["host"], server["port"], timeout=timeout)
-            if server["starttls"]:
-                smtp.starttls(context=ssl.create_default_context())
-        if server["username"]:
-            smtp.login(server["username"], server["password"] or "")
-        return smtp
+        domain = Address(addr_spec=str(self._from)).domain or "muxly.local"
+        headers = {"Message-ID": make_msgid(f"{self.run.run_key}.{self.batch_index}", domain=domain)}
+        return subject, body, headers
 
     def write_batch(self, records: list[Record]) -> None:
         """Send one message holding the batch."""
-        message = self._message(records)
         s = self.settings
-        recipients = [*s.to_emails, *s.cc_emails, *s.bcc_emails]
         try:
-            with self._connect() as smtp:
-                smtp.send_message(message, from_addr=s.from_email, to_addrs=recipients)
-        except smtplib.SMTPAuthenticationError as exc:
-            raise self.fail(f"SMTP login refused ({exc.smtp_code})", retryable=False) from None
-        except smtplib.SMTPRecipientsRefused:
-            raise self.fail("every recipient was refused", retryable=False) from None
-        except smtplib.SMTPResponseException as exc:
-            raise self.fail(f"SMTP error {exc.smtp_code}", retryable=exc.smtp_code < 500) from None
-        except (smtplib.SMTPException, OSError) as exc:
-            raise self.fail(f"SMTP server unreachable ({type(exc).__name__})") from None
+            hook = self.smtp_hook()
+        except provider_hooks.MuxlyProviderMissingError as exc:
+            raise self.fail(str(exc), retryable=False) from None
+        subject, body, headers = self._message(records)
+        sender = formataddr((s.from_name, str(self._from))) if s.from_name else str(self._from)
+        try:
+            with hook:
+                hook.send_email_smtp(
+                    to=list(s.to_emails),
+                    cc=list(s.cc_emails) or None,
+                    bcc=list(s.bcc_emails) or None,
+                    subject=subject,
+                    html_content=body,
+                    from_email=sender,
+                    custom_headers=headers,
+                )
+        except Exception as exc:
+            raise self._failure(exc) from None
         self.batch_index += 1
         self.sent += 1
         self.delivered += len(records)
 
+    def _failure(self, exc: Exception) -> Exception:
+        """The delivery error of an exception of the SMTP hook (the SMTP library's, an ``OSError``, Airflow's)."""
+        code = getattr(exc, "smtp_code", None)
+        kind = type(exc).__name__
+        if kind == "SMTPAuthenticationError":
+            return self.fail(f"SMTP login refused ({code})", retryable=False)
+        if kind == "SMTPRecipientsRefused":
+            return self.fail("every recipient was refused", retryable=False)
+        if isinstance(code, int):
+            return self.fail(f"SMTP error {code}", retryable=code < 500)
+        return self.fail(f"SMTP server unreachable ({kind})")
+
     def commit(self) -> list[str]:
         """Messages were sent by :meth:`write_batch`."""
         return [f"{self.sent} message(s) to {len(self.settings.to_emails)} recipient(s)"]
-
-
-def _flag(value: Any) -> bool:
-    return str(value).strip().lower() in {"1", "true", "yes", "on"}

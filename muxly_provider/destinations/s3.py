@@ -1,10 +1,15 @@
-"""The ``s3`` destination: one object per batch in an S3 (or S3-compatible) bucket, through boto3.
+"""The ``s3`` destination: one object per batch in an S3 (or S3-compatible) bucket, through the Amazon
+provider's ``S3Hook``.
 
 Options (REFERENCE.md): ``bucket``, ``key_prefix``, ``region``, ``output_format`` (json, csv; jsonl new),
 ``key_template``, ``credentials`` (``access_key_id``, ``secret_access_key``; stored encrypted), ``content_type``;
-(new) ``endpoint_url`` (MinIO, Ceph, LocalStack, ...) and ``conn_id`` (an Airflow ``aws`` connection: login and
-password are the keys, extras ``region_name`` and ``endpoint_url``). Without credentials or a connection boto3
-finds them itself (environment, instance role).
+(new) ``endpoint_url`` (MinIO, Ceph, LocalStack, ...) and ``conn_id`` (an Airflow ``aws`` connection as the
+Amazon provider reads it: login and password are the keys, extras ``region_name``, ``endpoint_url``,
+``role_arn``, ``config_kwargs``, ... and ``service_config.s3.bucket_name``, the bucket when ``bucket`` is
+unset). With a ``conn_id`` nothing else is needed. Without credentials or a connection the hook finds them
+itself (environment, instance role). Both ways end in one ``S3Hook`` (``airflow-provider-muxly[amazon]``, the
+same as ``[s3]``): inline options become an in-memory ``aws`` connection, and ``region`` / ``endpoint_url``
+override a connection's (:mod:`muxly_provider.provider_hooks`).
 
 Keys are deterministic per run and batch, so a retried task overwrites its own objects instead of adding
 duplicates: ``key_prefix`` + ``key_template`` rendered with the template variables plus ``batch`` (zero-padded
@@ -20,6 +25,7 @@ import io
 import json
 from typing import Any
 
+from muxly_provider import provider_hooks
 from muxly_provider.config.destinations import S3DestinationConfig
 from muxly_provider.destinations.base import MuxlyDestination, Record
 from muxly_provider.destinations.templates import (
@@ -78,47 +84,64 @@ class S3Destination(MuxlyDestination):
             check_template(template)
         except TemplateRenderError as exc:
             raise self.fail(str(exc), retryable=False) from None
-        self._client: Any = None
+        self._hook: Any = None
+        self._bucket: str | None = None
         self.keys: list[str] = []
 
-    def _client_options(self) -> dict[str, Any]:
+    def _connection(self) -> Any:
+        """The ``aws`` connection the hook works on: ``conn_id``'s or the inline options, with ``region`` and
+        ``endpoint_url`` over it."""
         s = self.settings
-        options: dict[str, Any] = {"region_name": s.region, "endpoint_url": s.endpoint_url}
+        login = password = None
+        extra: dict[str, Any] = {}
+        conn_id = f"muxly_s3_{self.context.id}"
         if s.credentials is not None:
-            options["aws_access_key_id"] = s.credentials.access_key_id
-            options["aws_secret_access_key"] = s.credentials.secret_access_key
+            login, password = s.credentials.access_key_id, s.credentials.secret_access_key
         elif s.conn_id:
-            from airflow.sdk import BaseHook
-
             try:
-                conn = BaseHook.get_connection(s.conn_id)
-            except Exception as exc:
-                raise self.fail(
-                    f"Airflow connection {s.conn_id!r} not found ({type(exc).__name__})"
-                ) from None
-            extra = conn.extra_dejson
-            if conn.login:
-                options["aws_access_key_id"] = conn.login
-                options["aws_secret_access_key"] = conn.password
-                self._secrets = sorted(
-                    {*self._secrets, str(conn.password or "")} - {""}, key=len, reverse=True
-                )
-            options["region_name"] = s.region or extra.get("region_name")
-            options["endpoint_url"] = s.endpoint_url or extra.get("endpoint_url")
-        return {k: v for k, v in options.items() if v}
+                conn = provider_hooks.get_connection(s.conn_id)
+            except provider_hooks.MuxlyConnectionError as exc:
+                raise self.fail(str(exc), retryable=not exc.permanent) from None
+            conn_id, login, password, extra = s.conn_id, conn.login, conn.password, dict(conn.extra_dejson)
+            self._secrets = sorted({*self._secrets, str(password or "")} - {""}, key=len, reverse=True)
+        if s.region:
+            extra["region_name"] = s.region
+        if s.endpoint_url:
+            extra["endpoint_url"] = s.endpoint_url
+        return provider_hooks.make_connection(conn_id, "aws", login=login, password=password, extra=extra)
 
     @property
-    def client(self) -> Any:
-        """The boto3 S3 client (created at the first batch)."""
-        if self._client is None:
-            import boto3
+    def hook(self) -> Any:
+        """The ``S3Hook`` (created at the first batch)."""
+        if self._hook is None:
+            try:
+                module = provider_hooks.import_module("s3", "S3 delivery")
+            except provider_hooks.MuxlyProviderMissingError as exc:
+                raise self.fail(str(exc), retryable=False) from None
             from botocore.config import Config
 
-            config = Config(
-                retries={"mode": "standard", "max_attempts": 2}, connect_timeout=10, read_timeout=60
-            )
-            self._client = boto3.client("s3", config=config, **self._client_options())
-        return self._client
+            connection = self._connection()
+            options: dict[str, Any] = {"aws_conn_id": connection.conn_id}
+            if "config_kwargs" not in connection.extra_dejson:  # the connection's own client settings win
+                options["config"] = Config(
+                    retries={"mode": "standard", "max_attempts": 2}, connect_timeout=10, read_timeout=60
+                )
+            self._hook = provider_hooks.on_connection(module.S3Hook, connection, **options)
+        return self._hook
+
+    @property
+    def bucket(self) -> str:
+        """``bucket``, else the connection's ``service_config.s3.bucket_name``."""
+        if self._bucket is None:
+            bucket = self.settings.bucket or self.hook.service_config.get("bucket_name")
+            if not bucket:
+                raise self.fail(
+                    f"no bucket: set bucket, or service_config.s3.bucket_name in the extras of Airflow "
+                    f"connection {self.settings.conn_id!r}",
+                    retryable=False,
+                )
+            self._bucket = str(bucket)
+        return self._bucket
 
     def key(self, batch: int) -> str:
         """The object key of batch number ``batch`` of this run."""
@@ -129,7 +152,8 @@ class S3Destination(MuxlyDestination):
             extra={"batch": f"{batch:05d}", "ext": self.settings.output_format},
         )
         try:
-            return self.settings.key_prefix + render(self.key_template, context).lstrip("/")
+            key = render(self.key_template, context, field="config.key_template")
+            return self.settings.key_prefix + key.lstrip("/")
         except TemplateRenderError as exc:
             raise self.fail(str(exc), retryable=False) from None
 
@@ -141,7 +165,8 @@ class S3Destination(MuxlyDestination):
         body = encode(records, self.settings.output_format)
         content_type = self.settings.content_type or CONTENT_TYPES[self.settings.output_format]
         try:
-            self.client.put_object(Bucket=self.settings.bucket, Key=key, Body=body, ContentType=content_type)
+            client = self.hook.get_conn()
+            client.put_object(Bucket=self.bucket, Key=key, Body=body, ContentType=content_type)
         except ClientError as exc:
             code = str(exc.response.get("Error", {}).get("Code", "error"))
             status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
@@ -155,4 +180,4 @@ class S3Destination(MuxlyDestination):
 
     def commit(self) -> list[str]:
         """Objects were put by :meth:`write_batch`: their ``s3://`` URLs."""
-        return [f"s3://{self.settings.bucket}/{key}" for key in self.keys]
+        return [f"s3://{self.bucket}/{key}" for key in self.keys]

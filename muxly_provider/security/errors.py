@@ -7,7 +7,7 @@ from typing import Literal
 
 from muxly_provider.exceptions import MuxlyError
 
-ProblemKind = Literal["path", "database", "credentials"]
+ProblemKind = Literal["path", "database", "connection", "credentials"]
 
 
 @dataclass(frozen=True)
@@ -16,8 +16,8 @@ class Problem:
 
     :param field: the column plus dotted path of the value (``config.output_dir``)
     :param reason: what is expected instead (never the value itself when it may hold a secret)
-    :param kind: ``path`` and ``database`` are invalid values (``422``), ``credentials`` a missing
-        permission (``403``)
+    :param kind: ``path``, ``database`` and ``connection`` (a ``conn_id`` ``[muxly] allowed_conn_ids`` does
+        not allow) are invalid values (``422``), ``credentials`` a missing permission (``403``)
     """
 
     field: str

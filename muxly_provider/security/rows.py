@@ -1,4 +1,5 @@
-"""The write-time check of a configuration row: paths, databases and inline credentials in one call.
+"""The write-time check of a configuration row: paths, databases, connections and inline credentials in one
+call.
 
 :func:`row_problems` is what the REST API (:mod:`muxly_provider.api.v1.crud`), the CLI import
 (:mod:`muxly_provider.config_io`) and any UI call before storing a row.
@@ -9,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from muxly_provider.security.connections import conn_id_problems
 from muxly_provider.security.credentials import credential_problems, json_column, plain_value
 from muxly_provider.security.databases import check_url
 from muxly_provider.security.errors import MuxlyConfinementError, Problem
@@ -67,10 +69,10 @@ def row_problems(
     :param row: the row to store, with ``"***"`` already replaced by the stored secrets
     :param stored: the row as stored before this write (``None`` for a new row)
     :param credentials_allowed: whether the writer holds ``credentials:create`` (the CLI is trusted)
-    :return: every refused field; ``kind`` tells a refused value (``path``, ``database``) from a missing
-        permission (``credentials``)
+    :return: every refused field; ``kind`` tells a refused value (``path``, ``database``, ``connection``)
+        from a missing permission (``credentials``)
     """
-    problems: list[Problem] = []
+    problems: list[Problem] = conn_id_problems(table, row)
     for field, value, how in _locations(table, row):
         if not isinstance(value, str) or not value:
             continue

@@ -100,25 +100,25 @@ def _email(destination: MuxlyDestination) -> str:
     import smtplib
 
     from muxly_provider.destinations.email import EmailDestination
+    from muxly_provider.provider_hooks import MuxlyProviderMissingError
 
     assert isinstance(destination, EmailDestination)
     try:
-        smtp = destination._connect()
+        hook = destination.smtp_hook()
+    except MuxlyProviderMissingError as exc:
+        raise ProbeFailed(str(exc)) from None
+    try:
+        with hook:  # the SMTP provider's hook: connects, STARTTLS and login as configured, then closes
+            pass
     except smtplib.SMTPAuthenticationError:
         raise ProbeFailed("authentication failed") from None
     except smtplib.SMTPException as exc:
         raise ProbeFailed(f"the SMTP server refused the session ({type(exc).__name__})") from None
     except OSError as exc:
         raise ProbeFailed(_reason(exc)) from None
-    try:
-        smtp.noop()
-    finally:
-        try:
-            smtp.quit()
-        except (smtplib.SMTPException, OSError):
-            smtp.close()
-    server = destination._server_settings()
-    login = " and logged in" if server["username"] else ""
+    except Exception as exc:  # Airflow's "Unable to connect to smtp server" after a dropped connection
+        raise ProbeFailed(f"failed ({type(exc).__name__})") from None
+    login = " and logged in" if destination.connection().login else ""
     return f"connected to the SMTP server{login}; no message was sent"
 
 
@@ -126,8 +126,9 @@ def _s3(destination: MuxlyDestination) -> str:
     from muxly_provider.destinations.s3 import S3Destination
 
     assert isinstance(destination, S3Destination)
+    bucket = destination.bucket
     try:
-        destination.client.head_bucket(Bucket=destination.settings.bucket)
+        destination.hook.get_conn().head_bucket(Bucket=bucket)
     except Exception as exc:
         if type(exc).__module__.startswith("muxly_provider"):
             raise
@@ -138,7 +139,7 @@ def _s3(destination: MuxlyDestination) -> str:
             301: "the bucket is in another region",
         }
         raise ProbeFailed(reasons.get(status, _reason(exc))) from None
-    return f"bucket {destination.settings.bucket!r} is reachable; nothing was written"
+    return f"bucket {bucket!r} is reachable; nothing was written"
 
 
 def _reach(url: str) -> str:
@@ -178,7 +179,7 @@ def _slack(destination: MuxlyDestination) -> str:
     from muxly_provider.destinations.slack import SlackDestination
 
     assert isinstance(destination, SlackDestination)
-    return _reach(destination._webhook_url())
+    return _reach(destination.webhook_url)
 
 
 def _prometheus(destination: MuxlyDestination) -> str:

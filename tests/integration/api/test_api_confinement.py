@@ -323,3 +323,52 @@ def test_import_confines_paths_and_databases_but_trusts_credentials(api_db: str,
     fields = {(e.table, e.row_id, e.field) for e in caught.value.errors}
     assert ("connectors", "impc", "connection_settings.path") in fields
     assert ("destinations", "impd", "config.connection_string") in fields
+
+
+def test_allowed_conn_ids_confine_every_writer(
+    client: TestClient, heads: dict[str, dict[str, str]], api_db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Any conn_id by default; with ``[muxly] allowed_conn_ids`` only matching connections, for an admin and
+    an operator alike (``422`` naming the field), through the API and the CLI import."""
+    from muxly_provider.config_io import import_config
+    from muxly_provider.db.engine import get_engine
+    from muxly_provider.exceptions import MuxlyConfigErrors
+
+    slack = _destination("chat", "slack", {"conn_id": "ops_slack"})
+    assert client.post(f"{API}/destinations", json=slack, headers=heads["op"]).status_code == 201
+    monkeypatch.setenv("AIRFLOW__MUXLY__ALLOWED_CONN_IDS", "muxly_*, reporting")
+    api = {
+        **_connector("api1", "api", {"base_url": "https://api.example.com"}),
+        "auth_settings": {"auth_type": "airflow_connection", "params": {"conn_id": "prod_api"}},
+    }
+    refused = [
+        ("destinations", _destination("chat2", "slack", {"conn_id": "ops_slack"}), "config.conn_id"),
+        (
+            "connectors",
+            _connector("db1", "database", {"conn_id": "warehouse"}),
+            "connection_settings.conn_id",
+        ),
+        ("connectors", api, "auth_settings.params.conn_id"),
+    ]
+    for who in ("op", "boss"):
+        for table, body, field in refused:
+            response = client.post(f"{API}/{table}", json=body, headers=heads[who])
+            _refused(response, 422, field)
+            assert "allowed_conn_ids (muxly_*, reporting)" in response.text
+    # A stored row naming a connection the list no longer allows cannot be changed without fixing it.
+    renamed = client.patch(f"{API}/destinations/chat", json={"name": "Chat"}, headers=heads["op"])
+    _refused(renamed, 422, "config.conn_id")
+    allowed = _destination("chat3", "slack", {"conn_id": "muxly_slack"})
+    assert client.post(f"{API}/destinations", json=allowed, headers=heads["op"]).status_code == 201
+    db = _destination("db2", "database", {"conn_id": "reporting", "table": "t"})
+    assert client.post(f"{API}/destinations", json=db, headers=heads["op"]).status_code == 201
+    with pytest.raises(MuxlyConfigErrors) as caught:
+        import_config(
+            get_engine(),
+            {
+                "destinations": [
+                    _destination("imp2", "email", {"conn_id": "smtp_default", "to_emails": ["a@b.c"]})
+                ]
+            },
+        )
+    assert [(e.row_id, e.field) for e in caught.value.errors] == [("imp2", "config.conn_id")]

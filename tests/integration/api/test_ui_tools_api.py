@@ -15,7 +15,7 @@ from conftest import bearer, login, make_user
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, create_engine, func, inspect, select, text
 
-from tests.integration.destinations.destination_servers import smtp_server
+from tests.integration.destinations.destination_servers import http_recorder, smtp_server
 from tests.unit.connectors.fake_servers import LocalServer, Reply, Request
 
 API = "/api/v1"
@@ -356,6 +356,63 @@ def test_email_destination_logs_in_and_sends_nothing(
         result = _test(client, op, "mail")
         assert result["ok"] is True and "no message was sent" in result["message"], result
         assert mailbox.messages == []
+
+
+def test_destinations_by_conn_id_alone_are_tested_through_their_hooks(
+    client: TestClient, heads: dict[str, dict[str, str]], moto_s3: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An operator configures email, slack and s3 by ``conn_id`` alone; the test route reaches each through
+    its provider's hook (SmtpHook logs in, SlackWebhookHook's URL is reached, S3Hook heads the bucket) and
+    delivers nothing."""
+    from tests.s3_helpers import create_bucket, list_keys
+
+    op = heads["operator"]
+    bucket = create_bucket(moto_s3.endpoint_url)
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_MUXLY_LAKE", moto_s3.connection_json(service_config={"s3": {"bucket_name": bucket}})
+    )
+    with smtp_server(credentials=("mailer", "pw-9")) as mailbox, http_recorder(slack=True) as slack:
+        monkeypatch.setenv(
+            "AIRFLOW_CONN_MUXLY_MAIL",
+            json.dumps(
+                {
+                    "conn_type": "smtp",
+                    "host": mailbox.host,
+                    "port": mailbox.port,
+                    "login": "mailer",
+                    "password": "pw-9",
+                    "extra": {"disable_ssl": True, "disable_tls": True, "from_email": "m@example.com"},
+                }
+            ),
+        )
+        monkeypatch.setenv(
+            "AIRFLOW_CONN_MUXLY_CHAT",
+            json.dumps({"conn_type": "slackwebhook", "password": slack.url + "/services/T/B/secret-token"}),
+        )
+        rows = [
+            ("mail", "email", {"conn_id": "muxly_mail", "to_emails": ["ops@example.com"]}),
+            ("chat", "slack", {"conn_id": "muxly_chat"}),
+            ("lake", "s3", {"conn_id": "muxly_lake"}),
+        ]
+        for id_, kind, config in rows:
+            _create(
+                client,
+                op,
+                "destinations",
+                {"id": id_, "name": id_, "destination_type": kind, "config": config},
+            )
+        messages = {id_: _test(client, op, id_) for id_, _, _ in rows}
+        assert mailbox.messages == [] and mailbox.logins == [("mailer", True)] and slack.arrivals == []
+    assert messages["mail"] == {
+        "ok": True,
+        "message": "destination 'mail' (email): connected to the SMTP server and logged in; no message was sent",
+    }
+    assert messages["chat"]["ok"] is True and "secret-token" not in messages["chat"]["message"], messages
+    assert messages["lake"] == {
+        "ok": True,
+        "message": f"destination 'lake' (s3): bucket {bucket!r} is reachable; nothing was written",
+    }
+    assert list_keys(moto_s3.endpoint_url, bucket) == []
 
 
 def test_destination_test_needs_execute_and_an_existing_row(

@@ -111,15 +111,28 @@ class Mailbox:
     host: str
     port: int
     messages: list[tuple[str, list[str], Message]] = field(default_factory=list)
+    logins: list[tuple[str, bool]] = field(default_factory=list)
+    """``(login, accepted)`` of each ``AUTH`` the server saw."""
 
 
 @contextmanager
-def smtp_server() -> Iterator[Mailbox]:
-    """An aiosmtpd SMTP server on loopback collecting ``(envelope from, recipients, message)``."""
+def smtp_server(credentials: tuple[str, str] | None = None) -> Iterator[Mailbox]:
+    """An aiosmtpd SMTP server on loopback collecting ``(envelope from, recipients, message)``; with
+    ``credentials`` (login, password) it offers ``AUTH`` (without TLS: loopback) and refuses other logins."""
     from aiosmtpd.controller import Controller
+    from aiosmtpd.smtp import AuthResult, LoginPassword
 
     port = free_port()
     mailbox = Mailbox("127.0.0.1", port)
+
+    def authenticator(server: Any, session: Any, envelope: Any, mechanism: str, data: Any) -> AuthResult:
+        login = data.login.decode() if isinstance(data, LoginPassword) else ""
+        ok = isinstance(data, LoginPassword) and (login, data.password.decode()) == credentials
+        mailbox.logins.append((login, ok))
+        return AuthResult(success=ok, handled=False)  # aiosmtpd answers 535 itself on failure
+
+    # AUTH offered without TLS (loopback); not required, so the tests see whether the client logged in.
+    auth: dict[str, Any] = {"authenticator": authenticator, "auth_require_tls": False} if credentials else {}
 
     class Handler:
         async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
@@ -128,7 +141,7 @@ def smtp_server() -> Iterator[Mailbox]:
             )
             return "250 OK"
 
-    controller = Controller(Handler(), hostname="127.0.0.1", port=port)
+    controller = Controller(Handler(), hostname="127.0.0.1", port=port, **auth)
     controller.start()
     try:
         yield mailbox

@@ -230,3 +230,28 @@ def test_files_are_not_written_outside(
     assert dag_run.state == "success"
     [written] = (files_root / "b").iterdir()
     assert written.name.startswith("sales_")
+
+
+def test_a_row_naming_a_connection_outside_allowed_conn_ids_fails_the_run(
+    muxly_engine: Engine, files_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A row written straight into the tables cannot name a connection ``[muxly] allowed_conn_ids`` does not
+    allow: the run fails naming the row and the field, and never opens the connection."""
+    monkeypatch.setenv("AIRFLOW__MUXLY__ALLOWED_CONN_IDS", "muxly_*")
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_OPS_WAREHOUSE", json.dumps({"conn_type": "sqlite", "host": str(files_root / "w.db")})
+    )
+    dag_run = _run(
+        muxly_engine,
+        "connallow",
+        {"connector_type": "database", "connection_settings": {"connection_string": "sqlite://"}},
+        {
+            "destination_type": "database",
+            "config": {"conn_id": "ops_warehouse", "table": "t", "create_table": True},
+        },
+        data_spec={"query": "SELECT 1 AS n"},
+    )
+    assert dag_run.state == "failed"
+    error = json.dumps(_result(muxly_engine, "connallow"))
+    assert "'connallow_dst'" in error and "config.conn_id" in error and "allowed_conn_ids (muxly_*)" in error
+    assert not (files_root / "w.db").exists()

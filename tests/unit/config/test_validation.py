@@ -665,3 +665,53 @@ def test_pagination_models_are_typed() -> None:
     )
     assert isinstance(spec.settings, ApiSettingsConfig)
     assert isinstance(spec.settings.pagination, CursorPaginationConfig)
+
+
+CONN_ID_ROWS = [
+    ("connectors", {"connector_type": "database", "connection_settings": {"conn_id": "{{ var.conn }}"}}),
+    (
+        "connectors",
+        {"connector_type": "file", "connection_settings": {"path": "a.csv", "conn_id": "my conn"}},
+    ),
+    (
+        "connectors",
+        {
+            "connector_type": "api",
+            "connection_settings": {"base_url": "https://x.example"},
+            "auth_settings": {"auth_type": "airflow_connection", "params": {"conn_id": "x" * 251}},
+        },
+    ),
+    ("destinations", {"destination_type": "slack", "config": {"conn_id": ""}}),
+    ("destinations", {"destination_type": "s3", "config": {"conn_id": "aws prod"}}),
+]
+
+
+@pytest.mark.parametrize(("table", "row"), CONN_ID_ROWS)
+def test_conn_id_is_the_id_of_an_airflow_connection(table: str, row: dict[str, Any]) -> None:
+    """Airflow's own rule for connection ids: 1 to 250 of letters, digits and ``_#!()-.:/\\``."""
+    _, errors = row_errors(table, {"id": "x", "name": "x", **row})
+    [error] = [e for e in errors if e.field.endswith("conn_id")]
+    assert "the id of an Airflow connection" in error.expected
+
+
+def test_conn_id_alone_configures_slack_s3_and_email() -> None:
+    """A destination by ``conn_id`` needs nothing the connection holds (email: only its recipients)."""
+    for kind, config in (
+        ("slack", {"conn_id": "muxly_slack"}),
+        ("s3", {"conn_id": "aws-prod/lake"}),
+        ("email", {"conn_id": "smtp_default", "to_emails": ["ops@example.com"]}),
+        ("database", {"conn_id": "warehouse.main", "table": "t"}),
+    ):
+        validate_row("destinations", {"id": kind, "name": kind, "destination_type": kind, "config": config})
+    _, errors = row_errors("destinations", {"id": "s", "name": "s", "destination_type": "s3", "config": {}})
+    assert [e.field for e in errors] == ["config"] and "'bucket'" in errors[0].expected
+    _, errors = row_errors(
+        "destinations",
+        {
+            "id": "e",
+            "name": "e",
+            "destination_type": "email",
+            "config": {"smtp_host": "h", "to_emails": ["a@b.c"]},
+        },
+    )
+    assert "'from_email'" in errors[0].expected

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
+import sys
 import uuid
 from collections.abc import Iterator
 from decimal import Decimal
@@ -17,6 +19,7 @@ from muxly_provider.connectors.base import ConnectorContext
 from muxly_provider.connectors.database import DatabaseConnector, to_json_value
 from muxly_provider.connectors.registry import get_connector_class
 from muxly_provider.exceptions import MuxlyConnectorError
+from tests.db_helpers import airflow_connection_json
 
 MARIADB_URL = os.environ.get("MUXLY_TEST_MARIADB_URL", "mysql+pymysql://root@127.0.0.1:3306/test")
 
@@ -118,21 +121,42 @@ def test_errors_name_the_connector_without_the_password(tmp_path: Path) -> None:
     assert "sqlite" in sqlite.test_connection()
 
 
-def test_airflow_connection_through_common_sql_hook(
-    postgres_url: str, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("path", ["conn_id", "connection_string"])
+def test_conn_id_through_the_common_sql_hook_and_inline_url(
+    orders_url: str, path: str, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from sqlalchemy.engine import make_url
+    """``conn_id`` reads through the engine of the connection type's common-sql hook (PostgresHook,
+    MySqlHook, SqliteHook); ``connection_string`` keeps working."""
+    monkeypatch.setenv("AIRFLOW_CONN_MUXLY_SRC", airflow_connection_json(orders_url))
+    settings = {"conn_id": "muxly_src"} if path == "conn_id" else {"connection_string": orders_url}
+    connector = _connector(settings)
+    table = request.node.table
+    rows = [r for b in connector.fetch({"query": f"SELECT id, country FROM {table} ORDER BY id"}) for r in b]
+    assert rows[:2] == [{"id": 0, "country": "DE"}, {"id": 1, "country": "US"}] and len(rows) == 10
+    if path == "conn_id":
+        assert type(connector.engine()).__name__ == "Engine"
+        hook_drivers = {"postgresql": {"psycopg", "psycopg2"}, "mysql": {"mysqldb"}, "sqlite": {"pysqlite"}}
+        assert connector.engine().dialect.driver in hook_drivers[connector.engine().dialect.name]
+    assert "connected to" in connector.test_connection()
 
-    url = make_url(postgres_url)
-    monkeypatch.setenv(
-        "AIRFLOW_CONN_MUXLY_SRC_PG", f"postgres://{url.username}@{url.host}:{url.port}/{url.database}"
-    )
-    connector = _connector({"conn_id": "muxly_src_pg"})
-    rows = [r for b in connector.fetch({"query": "SELECT generate_series(1, 10) AS n"}) for r in b]
-    assert [r["n"] for r in rows] == list(range(1, 11))
-    assert "postgresql" in connector.test_connection()
-    with pytest.raises(MuxlyConnectorError, match="'db1': Airflow connection 'nope' gives no SQL hook"):
+
+def test_conn_id_errors_name_the_connection_and_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(MuxlyConnectorError, match="'db1': conn_id: Airflow connection 'nope' not found"):
         list(_connector({"conn_id": "nope"}).fetch({"query": "SELECT 1"}))
+    monkeypatch.setenv("AIRFLOW_CONN_MUXLY_HTTP", json.dumps({"conn_type": "http", "host": "example.com"}))
+    with pytest.raises(MuxlyConnectorError, match="'muxly_http' of type 'http' is not a SQL connection"):
+        list(_connector({"conn_id": "muxly_http"}).fetch({"query": "SELECT 1"}))
+    monkeypatch.setenv("AIRFLOW_CONN_MUXLY_PG", json.dumps({"conn_type": "postgres", "host": "127.0.0.1"}))
+    monkeypatch.setitem(sys.modules, "airflow.providers.postgres.hooks.postgres", None)  # not installed
+    with pytest.raises(MuxlyConnectorError) as info:
+        list(_connector({"conn_id": "muxly_pg"}).fetch({"query": "SELECT 1"}))
+    assert str(info.value) == (
+        "connector 'db1': conn_id: Airflow connection 'muxly_pg' of type 'postgres' needs the Airflow provider "
+        "apache-airflow-providers-postgres: pip install 'airflow-provider-muxly[postgres]'"
+    )
+    monkeypatch.setenv("AIRFLOW__MUXLY__ALLOWED_CONN_IDS", "warehouse_*")
+    with pytest.raises(MuxlyConnectorError, match=r"allowed_conn_ids \(warehouse_\*\), not 'muxly_http'"):
+        list(_connector({"conn_id": "muxly_http"}).fetch({"query": "SELECT 1"}))
 
 
 @pytest.mark.postgres

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -14,6 +15,7 @@ import sqlalchemy as sa
 
 from muxly_provider.destinations.base import DestinationContext, MuxlyDeliveryError, RunInfo
 from muxly_provider.destinations.database import DatabaseDestination
+from tests.db_helpers import airflow_connection_json
 from tests.integration.destinations.destination_servers import mariadb_database
 
 RUN = RunInfo(
@@ -147,6 +149,67 @@ def test_airflow_connection(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> 
     dest.write_batch([{"id": 1, "kind": "x"}])
     dest.commit()
     assert _rows(f"sqlite:///{path}", "events") == [{"id": 1, "kind": "x"}]
+
+
+@pytest.mark.parametrize("path", ["conn_id", "connection_string"])
+def test_conn_id_and_inline_url_write_the_same_rows(
+    target_url: str, path: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``conn_id`` goes through the connection type's common-sql hook (PostgresHook, MySqlHook, SqliteHook);
+    ``connection_string`` keeps working for configs from the original Muxly."""
+    monkeypatch.setenv("AIRFLOW_CONN_MUXLY_DB_TARGET", airflow_connection_json(target_url))
+    source = {"conn_id": "muxly_db_target"} if path == "conn_id" else {"connection_string": target_url}
+    table = f"t_{uuid.uuid4().hex[:8]}"
+    ctx = DestinationContext(
+        id="db",
+        name="DB",
+        destination_type="database",
+        config={**source, "table": table, "create_table": True, "upsert_key": "id"},
+    )
+    dest = DatabaseDestination(ctx, RUN)
+    dest.write_batch([{"id": 1, "name": "a"}, {"id": 2, "name": "b"}])
+    if path == "conn_id":
+        # The hook's engine: PostgresHook picks psycopg 3 when installed, MySqlHook mysqlclient by default.
+        hook_drivers = {"postgresql": {"psycopg", "psycopg2"}, "mysql": {"mysqldb"}, "sqlite": {"pysqlite"}}
+        assert dest.engine.dialect.driver in hook_drivers[dest.engine.dialect.name]
+    assert dest.commit() == [f"table {table}"]
+    assert _rows(target_url, table) == [{"id": 1, "name": "a"}, {"id": 2, "name": "b"}]
+
+
+def test_conn_id_without_the_provider_of_its_type_names_the_extra(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_MUXLY_MARIA", json.dumps({"conn_type": "mysql", "host": "127.0.0.1", "schema": "test"})
+    )
+    monkeypatch.setitem(sys.modules, "airflow.providers.mysql.hooks.mysql", None)  # not installed
+    dest = DatabaseDestination(
+        DestinationContext(
+            id="db", name="DB", destination_type="database", config={"conn_id": "muxly_maria", "table": "t"}
+        ),
+        RUN,
+    )
+    with pytest.raises(MuxlyDeliveryError) as info:
+        dest.write_batch([{"id": 1}])
+    assert not info.value.retryable
+    assert "apache-airflow-providers-mysql: pip install 'airflow-provider-muxly[mysql]'" in str(info.value)
+    assert "'muxly_maria' of type 'mysql'" in str(info.value)
+
+
+def test_conn_id_refused_by_the_allow_list_at_run_time(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("AIRFLOW_CONN_REPORTING", airflow_connection_json(f"sqlite:///{tmp_path / 'r.db'}"))
+    monkeypatch.setenv("AIRFLOW__MUXLY__ALLOWED_CONN_IDS", "muxly_*, warehouse")
+    dest = DatabaseDestination(
+        DestinationContext(
+            id="db", name="DB", destination_type="database", config={"conn_id": "reporting", "table": "t"}
+        ),
+        RUN,
+    )
+    with pytest.raises(MuxlyDeliveryError, match=r"allowed_conn_ids \(muxly_\*, warehouse\)") as info:
+        dest.write_batch([{"id": 1}])
+    assert not info.value.retryable and not (tmp_path / "r.db").exists()
 
 
 def _create(url: str, table: str) -> None:

@@ -4,7 +4,9 @@ server speaking the incoming-webhook protocol."""
 from __future__ import annotations
 
 import json
+import sys
 from datetime import UTC, datetime
+from email.header import decode_header, make_header
 from typing import Any
 
 import pytest
@@ -179,3 +181,156 @@ def test_email_never_sends_a_connections_password_to_another_smtp_host(
             dest.write_batch(RECORDS)
     assert "SMTP-PW-1" not in str(failure.value)
     assert attacker.messages == []
+
+
+@pytest.mark.parametrize("path", ["conn_id", "inline"])
+def test_email_through_the_smtp_hook_with_a_login(path: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Both ways reach the server through the SMTP provider's SmtpHook, which logs in; with ``conn_id``
+    nothing but the recipients is configured (the sender is the connection's ``from_email`` extra)."""
+    with smtp_server(credentials=("mailer", "SMTP-PW-2")) as mailbox:
+        monkeypatch.setenv(
+            "AIRFLOW_CONN_MUXLY_MAILER",
+            json.dumps(
+                {
+                    "conn_type": "smtp",
+                    "host": mailbox.host,
+                    "port": mailbox.port,
+                    "login": "mailer",
+                    "password": "SMTP-PW-2",
+                    "extra": {"disable_ssl": True, "disable_tls": True, "from_email": "reports@example.com"},
+                }
+            ),
+        )
+        if path == "conn_id":
+            config: dict[str, Any] = {"conn_id": "muxly_mailer", "to_emails": ["ops@example.com"]}
+        else:
+            config = {
+                "smtp_host": mailbox.host,
+                "smtp_port": mailbox.port,
+                "smtp_username": "mailer",
+                "smtp_password": "SMTP-PW-2",
+                "use_tls": False,
+                "from_email": "reports@example.com",
+                "from_name": "Muxly Größe",
+                "to_emails": ["ops@example.com"],
+            }
+        ctx = DestinationContext(id="mail", name="Mail", destination_type="email", config=config)
+        dest = EmailDestination(ctx, RUN)
+        dest.write_batch(RECORDS)
+        dest.write_batch(RECORDS[:1])
+        assert dest.commit() == ["2 message(s) to 1 recipient(s)"]
+    assert mailbox.logins == [("mailer", True), ("mailer", True)]
+    assert [(m[0], m[1]) for m in mailbox.messages] == [("reports@example.com", ["ops@example.com"])] * 2
+    message = mailbox.messages[0][2]
+    assert message["Subject"] == "Muxly: 2 records from sales"
+    assert message["Message-ID"].endswith("@example.com>") and RUN.run_key in message["Message-ID"]
+    if path == "inline":
+        assert str(make_header(decode_header(message["From"]))) == "Muxly Größe <reports@example.com>"
+
+
+def test_email_refused_login_is_permanent_and_hides_the_password() -> None:
+    with smtp_server(credentials=("mailer", "right")) as mailbox:
+        dest = _email(
+            smtp_host=mailbox.host,
+            smtp_port=mailbox.port,
+            smtp_username="mailer",
+            smtp_password="wrong-pw-77",
+        )
+        with pytest.raises(MuxlyDeliveryError, match="SMTP login refused") as info:
+            dest.write_batch(RECORDS)
+    assert not info.value.retryable and "wrong-pw-77" not in str(info.value)
+    # smtplib tries each mechanism the server offers (PLAIN, LOGIN): every one refused, nothing sent.
+    assert mailbox.messages == [] and mailbox.logins and set(mailbox.logins) == {("mailer", False)}
+
+
+def test_email_conn_id_without_a_sender_is_a_permanent_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AIRFLOW_CONN_BARE_SMTP", json.dumps({"conn_type": "smtp", "host": "127.0.0.1"}))
+    ctx = DestinationContext(
+        id="mail",
+        name="Mail",
+        destination_type="email",
+        config={"conn_id": "bare_smtp", "to_emails": ["a@b.c"]},
+    )
+    with pytest.raises(MuxlyDeliveryError, match="no sender: set from_email") as info:
+        EmailDestination(ctx, RUN).write_batch(RECORDS)
+    assert not info.value.retryable
+
+
+@pytest.mark.parametrize(
+    ("destination_type", "config", "module", "extra"),
+    [
+        (
+            "email",
+            {"smtp_host": "127.0.0.1", "from_email": "a@b.c", "to_emails": ["a@b.c"]},
+            "airflow.providers.smtp.hooks.smtp",
+            "smtp",
+        ),
+        (
+            "slack",
+            {"webhook_url": "http://127.0.0.1:9/hook"},
+            "airflow.providers.slack.hooks.slack_webhook",
+            "slack",
+        ),
+    ],
+)
+def test_a_missing_provider_names_the_extra(
+    destination_type: str, config: dict[str, Any], module: str, extra: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, module, None)  # as if the provider were not installed
+    cls = EmailDestination if destination_type == "email" else SlackDestination
+    dest = cls(DestinationContext(id="d", name="D", destination_type=destination_type, config=config), RUN)
+    with pytest.raises(MuxlyDeliveryError) as info:
+        dest.write_batch(RECORDS)
+    assert not info.value.retryable
+    assert f"pip install 'airflow-provider-muxly[{extra}]'" in str(info.value)
+
+
+@pytest.mark.parametrize("how", ["url", "host_and_token"])
+def test_slack_conn_id_only_through_the_slack_webhook_hook(how: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A ``slackwebhook`` connection as the Slack provider reads it: the password is the whole URL, or the
+    token path after ``host``; nothing else is configured."""
+    with http_recorder(slack=True) as server:
+        if how == "url":
+            conn = {"conn_type": "slackwebhook", "password": server.url + "/services/T1/B1/TOKEN-SECRET"}
+        else:
+            conn = {
+                "conn_type": "slackwebhook",
+                "host": server.url + "/services",
+                "password": "T1/B1/TOKEN-SECRET",
+            }
+        monkeypatch.setenv("AIRFLOW_CONN_MUXLY_SLACK", json.dumps(conn))
+        ctx = DestinationContext(
+            id="chat", name="Chat", destination_type="slack", config={"conn_id": "muxly_slack"}
+        )
+        dest = SlackDestination(ctx, RUN)
+        dest.write_batch(RECORDS)
+        assert dest.commit() == ["1 message(s)"]
+        server.statuses = [403]
+        with pytest.raises(MuxlyDeliveryError) as info:
+            dest.write_batch(RECORDS)
+    [request] = server.requests
+    assert request.path == "/services/T1/B1/TOKEN-SECRET" and request.json()["text"] == "2 records from sales"
+    assert "HTTP 403 Forbidden (not retried)" in str(info.value) and "TOKEN-SECRET" not in str(info.value)
+
+
+def test_slack_never_posts_to_a_metadata_address(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_MUXLY_IMDS",
+        json.dumps({"conn_type": "slackwebhook", "password": "http://169.254.169.254/latest/meta-data"}),
+    )
+    for config in ({"conn_id": "muxly_imds"}, {"webhook_url": "http://metadata.google.internal/hook"}):
+        dest = SlackDestination(
+            DestinationContext(id="c", name="C", destination_type="slack", config=config), RUN
+        )
+        with pytest.raises(MuxlyDeliveryError, match=r"request refused: .* metadata") as info:
+            dest.write_batch(RECORDS)
+        assert not info.value.retryable
+
+
+def test_slack_connection_errors_are_retried_then_retryable() -> None:
+    waits: list[float] = []
+    dest = _slack(f"http://127.0.0.1:{free_port()}/hook", retry_count=2, retry_backoff_seconds=0.25)
+    dest.sleep = waits.append
+    with pytest.raises(MuxlyDeliveryError, match=r"connection failed .* after 3 tries") as info:
+        dest.write_batch(RECORDS)
+    assert info.value.retryable and waits == [0.25, 0.5]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -117,6 +118,78 @@ def test_s3_airflow_connection(s3_endpoint: str, monkeypatch: pytest.MonkeyPatch
     dest = S3Destination(ctx, RUN)
     dest.write_batch(RECORDS)
     assert len(_objects(s3_endpoint, "conn/")) == 1
+
+
+def test_s3_conn_id_only_through_the_s3_hook(s3_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An ``aws`` connection as the Amazon provider reads it, naming the bucket in ``service_config``: the
+    destination needs nothing else; the keys never reach an error."""
+    s3_client(s3_endpoint).create_bucket(Bucket="lake-by-conn")  # moto's buckets are shared by the process
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_MUXLY_LAKE",
+        json.dumps(
+            {
+                "conn_type": "aws",
+                "login": "AKIATEST",
+                "password": "lake-secret-key-1",
+                "extra": {
+                    "region_name": "us-east-1",
+                    "endpoint_url": s3_endpoint,
+                    "service_config": {"s3": {"bucket_name": "lake-by-conn"}},
+                },
+            }
+        ),
+    )
+    ctx = DestinationContext(id="lake", name="Lake", destination_type="s3", config={"conn_id": "muxly_lake"})
+    dest = S3Destination(ctx, RUN)
+    assert type(dest.hook).__mro__[1].__name__ == "S3Hook"
+    dest.write_batch(RECORDS)
+    [url] = dest.commit()
+    assert url.startswith("s3://lake-by-conn/sales/2026-11-26/lake_")
+    body = s3_client(s3_endpoint).get_object(
+        Bucket="lake-by-conn", Key=url.removeprefix("s3://lake-by-conn/")
+    )
+    assert json.loads(body["Body"].read()) == RECORDS
+    missing = S3Destination(
+        DestinationContext(
+            id="lake", name="Lake", destination_type="s3", config={"conn_id": "muxly_lake", "bucket": "nope"}
+        ),
+        RUN,
+    )
+    with pytest.raises(MuxlyDeliveryError, match="NoSuchBucket") as info:
+        missing.write_batch(RECORDS)
+    assert not info.value.retryable and "lake-secret-key-1" not in str(info.value)
+
+
+def test_s3_endpoint_override_and_missing_provider(s3_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``endpoint_url`` and ``region`` of the config override the connection's; without the Amazon provider
+    the error names the extra."""
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_MUXLY_ELSEWHERE",
+        json.dumps(
+            {
+                "conn_type": "aws",
+                "login": "AKIATEST",
+                "password": "x",
+                "extra": {"endpoint_url": "http://127.0.0.1:9"},
+            }
+        ),
+    )
+    config = {
+        "conn_id": "muxly_elsewhere",
+        "bucket": "lake",
+        "endpoint_url": s3_endpoint,
+        "region": "us-east-1",
+    }
+    ctx = DestinationContext(
+        id="lake", name="Lake", destination_type="s3", config={**config, "key_prefix": "ovr/"}
+    )
+    S3Destination(ctx, RUN).write_batch(RECORDS)
+    assert len(_objects(s3_endpoint, "ovr/")) == 1
+    monkeypatch.setitem(sys.modules, "airflow.providers.amazon.aws.hooks.s3", None)  # not installed
+    with pytest.raises(MuxlyDeliveryError) as info:
+        S3Destination(ctx, RUN).write_batch(RECORDS)
+    assert not info.value.retryable
+    assert "apache-airflow-providers-amazon: pip install 'airflow-provider-muxly[amazon]'" in str(info.value)
 
 
 METRICS = [
