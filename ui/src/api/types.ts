@@ -89,3 +89,48 @@ export type JobFlow = {
   routes: { route: Row; rules: { rule: Row; destinations: Row[] }[] }[];
   export_destinations?: Row[];
 };
+
+/** POST /jobs/{id}/preview: what a run would deliver, per destination (docs/api.md, docs/jobs.md). */
+export type DestinationPreview = {
+  id: string;
+  name: string;
+  destination_type: string;
+  enabled: boolean;
+  routed: number;
+  records: Record<string, unknown>[];
+  rendered_as: string;
+  rendered: unknown[];
+  rendered_total: number;
+  target: string | null;
+  error: string | null;
+  dead_letter_destination_id: string | null;
+};
+
+export type FailurePreview = {
+  route_id: string;
+  rule_id: string | null;
+  transformation_id: string | null;
+  error: string;
+  record: Record<string, unknown> | null;
+  mode: string;
+  dead_letter_destination_id: string | null;
+};
+
+export type JobPreview = {
+  job_id: string;
+  action_type: string;
+  source: "connector" | "records";
+  records_in: number;
+  truncated: boolean;
+  timed_out: boolean;
+  unmatched: number;
+  unmatched_records: Record<string, unknown>[];
+  filtered: number;
+  matched_per_rule: Record<string, number>;
+  destinations: DestinationPreview[];
+  failures: FailurePreview[];
+  failures_total: number;
+  error: string | null;
+  warnings: string[];
+  duration_seconds: number;
+};

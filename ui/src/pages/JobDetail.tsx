@@ -6,6 +6,7 @@ import { useAppPath } from "../appRoot";
 import type { JobFlow, Row } from "../api/types";
 import { Card, ErrorNote, Loading } from "../components/common";
 import { JobConfig, RecentExecutions } from "../components/jobParts";
+import { JobPreview } from "../components/JobPreview";
 
 function Node({ kind, row }: { kind: string; row: Row }) {
   const off = row.enabled === false;
@@ -122,6 +123,7 @@ export function JobDetailPage() {
       {query.error && <ErrorNote error={query.error} />}
       {query.data && <Flow flow={query.data} />}
       {query.data && <JobConfig job={query.data.job} />}
+      {query.data && <JobPreview jobId={jobId} />}
       <RecentExecutions jobId={jobId} />
     </Stack>
   );
