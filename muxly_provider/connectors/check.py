@@ -75,12 +75,13 @@ def load_connector_context(connector_id: str, engine: Engine | None = None) -> C
     from muxly_provider.config.validation import validate_row
     from muxly_provider.crypto import decrypt_row_secrets
     from muxly_provider.db.snapshot import load_snapshot
-    from muxly_provider.runtime.loading import _json
+    from muxly_provider.runtime.loading import _check_connections, _json
 
     row = load_snapshot(engine).by_id("connectors").get(connector_id)
     if row is None:
         raise MuxlyConfigError("connectors", connector_id, "id", "an existing connector")
     validate_row("connectors", row)
+    _check_connections("connectors", row)  # [muxly] allowed_conn_ids, as for a run
     parsed: dict[str, Any] = dict(row)
     for column in ("auth_settings", "connection_settings"):
         parsed[column] = _json(parsed.get(column))

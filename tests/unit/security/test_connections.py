@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 
@@ -41,3 +42,28 @@ def test_every_conn_id_of_a_row_is_checked(monkeypatch: pytest.MonkeyPatch) -> N
     destination = {"id": "d", "destination_type": "s3", "config": {"conn_id": "prod_db", "bucket": "b"}}
     assert row_problems("destinations", destination, credentials_allowed=False) == []
     assert list(conn_id_fields("scheduler_jobs", {"id": "j"})) == []
+
+
+def test_the_cli_connector_test_refuses_a_connection_outside_the_list(
+    muxly_engine: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``airflow muxly connectors test`` loads the row as a run does: a stored row naming a connection the list
+    does not allow fails before anything is opened."""
+    from muxly_provider.connectors.check import load_connector_context
+    from muxly_provider.exceptions import MuxlyConfigError
+    from tests.db_helpers import insert_row
+
+    insert_row(
+        muxly_engine,
+        "connectors",
+        id="api1",
+        name="api1",
+        connector_type="api",
+        connection_settings={"base_url": "https://api.example.com"},
+        auth_settings={"auth_type": "airflow_connection", "params": {"conn_id": "prod_api"}},
+    )
+    assert load_connector_context("api1", muxly_engine).auth["params"]["conn_id"] == "prod_api"
+    monkeypatch.setenv("AIRFLOW__MUXLY__ALLOWED_CONN_IDS", "muxly_*")
+    with pytest.raises(MuxlyConfigError) as info:
+        load_connector_context("api1", muxly_engine)
+    assert (info.value.row_id, info.value.field) == ("api1", "auth_settings.params.conn_id")
