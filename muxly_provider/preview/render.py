@@ -292,6 +292,8 @@ def render_s3(context: DestinationContext, run: RunInfo, records: Sequence[Recor
 
     destination = S3Destination(context, run)  # parses the config and the key template; connects to nothing
     settings = destination.settings
+    # Without ``bucket`` the run takes the connection's service_config.s3.bucket_name (not read here).
+    bucket = settings.bucket or f"(the bucket of Airflow connection {settings.conn_id!r})"
     objects: list[dict[str, Any]] = []
     size = _batch_size(context)
     for index, batch in enumerate(_batches(records, size)):
@@ -299,12 +301,12 @@ def render_s3(context: DestinationContext, run: RunInfo, records: Sequence[Recor
             break
         objects.append(
             {
-                "url": f"s3://{settings.bucket}/{destination.key(index)}",
+                "url": f"s3://{bucket}/{destination.key(index)}",
                 "content_type": settings.content_type or CONTENT_TYPES[settings.output_format],
                 "content": cut(encode(batch, settings.output_format).decode("utf-8", errors="replace")),
             }
         )
-    return Rendered("object", objects, _count_batches(records, size), f"bucket {settings.bucket}")
+    return Rendered("object", objects, _count_batches(records, size), f"bucket {bucket}")
 
 
 def render_prometheus(

@@ -185,6 +185,14 @@ def test_s3_objects_are_the_objects_put(moto_s3: Any) -> None:
     assert SECRET_ACCESS_KEY not in json.dumps(rendered.items)
 
 
+def test_s3_by_conn_id_alone_names_the_connection_s_bucket() -> None:
+    """A destination configured by ``conn_id`` alone takes its bucket from the connection at run time; the
+    preview, which connects to nothing, says so instead of ``s3://None``."""
+    rendered = render_share(_context("s3", conn_id="muxly_lake"), RUN, RECORDS, 20)
+    assert rendered.items[0]["url"].startswith("s3://(the bucket of Airflow connection 'muxly_lake')/")
+    assert "None" not in json.dumps(rendered.items)
+
+
 def test_prometheus_samples_are_the_pushed_samples() -> None:
     metrics = [
         {"name": "order_amount", "type": "gauge", "value_field": "amount", "labels": {"country": "country"}},
