@@ -251,7 +251,9 @@ class DatabaseDestination(MuxlyDestination):
             statements = self._statements.get(tuple(columns))
             if statements is None:
                 keys = [k for k in self.keys if k in columns]
-                statements = Statements(self.engine.dialect, self.qualified_table, columns, keys)
+                statements = Statements(
+                    self.engine.dialect, self.settings.table, self._schema(), columns, keys
+                )
                 self._statements[tuple(columns)] = statements
             values = self._values(rows, columns)
             cursor = conn.connection.cursor()

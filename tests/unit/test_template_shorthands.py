@@ -218,3 +218,16 @@ def test_limits_apply_to_shorthand_templates(monkeypatch: pytest.MonkeyPatch) ->
     shorthands = Shorthands(variables=frozenset({"v"}), jinja=False)
     with pytest.raises(TemplateLimitError):
         render("${v}${v}", {"v": "x" * 60}, shorthands=shorthands)
+
+
+def test_destination_template_errors_name_the_destination_field_and_line() -> None:
+    from muxly_provider.destinations.base import DestinationContext, MuxlyDeliveryError, RunInfo
+    from muxly_provider.destinations.webhook import WebhookDestination
+
+    run = RunInfo(dag_id="muxly__j", run_id="r", job_id="j", connector_id="c", logical_date=WHEN)
+    config = {"url": "http://127.0.0.1:9/x", "headers": {"X-Order": "a\n{{ order.id.deep }}"}}
+    destination = WebhookDestination(DestinationContext("hook", "Hook", "webhook", config), run)
+    with pytest.raises(MuxlyDeliveryError) as info:
+        destination.write_batch([{"order": None}])
+    message = str(info.value)
+    assert "'hook'" in message and "config.headers.X-Order" in message and "line 2" in message
