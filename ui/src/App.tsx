@@ -3,9 +3,12 @@ import { Link, Outlet, Route, Routes, useLocation, useMatch } from "react-router
 import { AppRoot, appRootOf, useAppPath } from "./appRoot";
 import { useMe } from "./api/useMe";
 import { Placeholder } from "./components/common";
+import { DeadLettersPage } from "./pages/DeadLetters";
+import { ImportExportPage } from "./pages/ImportExport";
 import { JobDetailPage } from "./pages/JobDetail";
 import { JobsPage } from "./pages/Jobs";
 import { OverviewPage } from "./pages/Overview";
+import { TesterPage } from "./pages/Tester";
 
 /** The pages of the app: path (relative to Airflow's plugin/muxly route) and title. */
 export const PAGES: { path: string; title: string }[] = [
@@ -21,7 +24,7 @@ export const PAGES: { path: string; title: string }[] = [
   { path: "import-export", title: "Import / export" },
 ];
 
-const BUILT = new Set(["", "jobs"]);
+const BUILT = new Set(["", "jobs", "tester", "dead-letters", "import-export"]);
 
 function TabLink({ to, end, children }: { to: string; end: boolean; children: string }) {
   const path = useAppPath(to);
@@ -68,6 +71,9 @@ export function MuxlyApp() {
           <Route path="overview" element={<OverviewPage />} />
           <Route path="jobs" element={<JobsPage />} />
           <Route path="jobs/:jobId" element={<JobDetailPage />} />
+          <Route path="tester" element={<TesterPage />} />
+          <Route path="dead-letters" element={<DeadLettersPage />} />
+          <Route path="import-export" element={<ImportExportPage />} />
           {PAGES.filter((page) => !BUILT.has(page.path)).map((page) => (
             <Route key={page.path} path={page.path} element={<Placeholder title={page.title} />} />
           ))}
