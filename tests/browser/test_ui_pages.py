@@ -153,13 +153,3 @@ def test_create_route_through_the_form() -> None:
 @pytest.mark.skip(reason="the job form is not built yet (the Jobs page lists, runs and toggles jobs only)")
 def test_create_job_run_it_and_see_counts() -> None:
     """Create a job on the new connector through the form, run it, see its execution with counts."""
-
-
-@pytest.mark.skip(reason="the Tester page is not built yet (ui/src/App.tsx routes it to a placeholder)")
-def test_fix_a_broken_condition_by_the_caret() -> None:
-    """Type a broken condition in the tester, read the caret's position, fix it, see the records match."""
-
-
-@pytest.mark.skip(reason="the Dead letters page is not built yet (ui/src/App.tsx routes it to a placeholder)")
-def test_replay_a_dead_letter() -> None:
-    """Inspect a dead letter with its error and replay it."""
