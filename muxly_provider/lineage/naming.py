@@ -19,7 +19,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import urlsplit
 
 MUXLY_NAMESPACE = "muxly"
 """The namespace of datasets that exist only through Muxly (a webhook's deliveries, a plugin's records)."""
@@ -85,21 +85,19 @@ class SourceDatasets:
 # --- URLs ------------------------------------------------------------------------------------------------
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
-_VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
-_PATH_PARAM = re.compile(r"(?<![$\{])\{([A-Za-z_][A-Za-z0-9_]*)\}(?!\})")
 
 
 def fill(text: str, variables: Mapping[str, Any], path_params: Mapping[str, Any] | None = None) -> str:
-    """``text`` with ``${NAME}`` variables and ``{name}`` path parameters filled (unknown ones kept)."""
-    text = _VARIABLE.sub(lambda m: str(variables.get(m.group(1), m.group(0))), text)
-    if path_params:
-        text = _PATH_PARAM.sub(
-            lambda m: (
-                quote(str(path_params[m.group(1)]), safe="") if m.group(1) in path_params else m.group(0)
-            ),
-            text,
-        )
-    return text
+    """``text`` rendered as the api connector renders its ``base_url``, in Muxly's one template environment
+    (``${NAME}`` and ``{name}`` shorthands, Jinja; ``docs/templates.md``); as written when it cannot render
+    (a missing path parameter fails the run itself)."""
+    from muxly_provider.templating import Shorthands, TemplateRenderError, render
+
+    shorthands = Shorthands(variables=frozenset(variables), placeholders="path_params")
+    try:
+        return render(text, {**variables, "path_params": dict(path_params or {})}, shorthands=shorthands)
+    except TemplateRenderError:
+        return text
 
 
 def url_dataset(url: str) -> DatasetName | None:
