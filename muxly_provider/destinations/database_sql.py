@@ -28,11 +28,6 @@ _DRIVERS = {
     "mysql": "mysql+pymysql",
     "mariadb": "mysql+pymysql",
 }
-_CONN_TYPES = {
-    "postgres": "postgresql+psycopg2",
-    "postgresql": "postgresql+psycopg2",
-    "mysql": "mysql+pymysql",
-}
 
 
 def normalize_url(url: str | URL) -> URL:
@@ -41,28 +36,6 @@ def normalize_url(url: str | URL) -> URL:
     if "+" not in parsed.drivername and parsed.drivername in _DRIVERS:
         parsed = parsed.set(drivername=_DRIVERS[parsed.drivername])
     return parsed
-
-
-def url_from_connection(conn: Any) -> URL:
-    """A SQLAlchemy URL from an Airflow connection's fields (``postgres``, ``mysql`` or ``sqlite``).
-
-    :param conn: an :class:`airflow.sdk.Connection`
-    :raises ValueError: for another connection type
-    """
-    conn_type = str(conn.conn_type or "").lower()
-    if conn_type == "sqlite":
-        return make_url(f"sqlite:///{conn.host or conn.schema or ''}")
-    driver = _CONN_TYPES.get(conn_type)
-    if driver is None:
-        raise ValueError(f"connection type {conn_type!r} is not postgres, mysql or sqlite")
-    return URL.create(
-        driver,
-        username=conn.login or None,
-        password=conn.password or None,
-        host=conn.host or None,
-        port=int(conn.port) if conn.port else None,
-        database=conn.schema or None,
-    )
 
 
 def column_type(values: Sequence[Any], *, key: bool, dialect: str) -> sa.types.TypeEngine[Any]:
