@@ -105,7 +105,6 @@ class ConnectorHttpClient(HttpClient):
         """
         if self.scope is not None:
             self.scope.check(url, self.connector_id)
-        where = f"{method} {safe_url(url)}"
         try:
             return self.send(method, url, stream_ndjson=stream_ndjson, **kwargs)
         except RetryGaveUp as gave_up:
@@ -119,9 +118,9 @@ class ConnectorHttpClient(HttpClient):
                 )
             raise self.error(problem) from None
         except BlockedAddressError as exc:
-            raise self.error(f"{where} refused: {exc.reason} ({exc.remedy})") from None
+            raise self.error(f"{method} {safe_url(url)} refused: {exc.reason} ({exc.remedy})") from None
         except requests.RequestException as exc:
-            raise self.error(f"{where} failed: {type(exc).__name__}") from None
+            raise self.error(f"{method} {safe_url(url)} failed: {type(exc).__name__}") from None
 
     def json(self, method: str, url: str, **kwargs: Any) -> Any:
         """Send a request and decode its JSON answer.

@@ -93,6 +93,10 @@ class HttpClient:
         self.name_url = name_url
         self._retrier = Retrier(self.retry, sleep=self.sleep, describe=describe)
         self._pause = 0.0
+        # Resolved once: a runtime protocol check costs microseconds, and the session does not change.
+        self._reauthenticate = (
+            self.session.reauthenticate if isinstance(self.session, ReauthenticatingSession) else None
+        )
 
     def close(self) -> None:
         """Close the session's connections."""
@@ -109,10 +113,10 @@ class HttpClient:
         :raises requests.RequestException: for a request that cannot be sent at all (an invalid URL, too many
             redirects, :class:`~muxly_provider.security.network.BlockedAddressError`): never retried
         """
-        where = f"{method} {safe_url(url)}"
-        reauthenticate = (
-            self.session.reauthenticate if isinstance(self.session, ReauthenticatingSession) else None
-        )
+        reauthenticate = self._reauthenticate
+
+        def where() -> str:  # only for failures: a successful request does not pay for it
+            return f"{method} {safe_url(url)}"
 
         def attempt() -> requests.Response | Failure:
             try:
@@ -126,17 +130,19 @@ class HttpClient:
                     if not (stream_ndjson and is_ndjson(response)):
                         _ = response.content  # read the whole body now, inside the attempt
                     return response
-                self._log_error_body(where, response)
+                self._log_error_body(where(), response)
                 response.close()
-                problem = f"{where} answered {status_text(status)}" if self.name_url else status_text(status)
+                problem = (
+                    f"{where()} answered {status_text(status)}" if self.name_url else status_text(status)
+                )
                 return Failure.from_status(status, problem, response.headers)
             except requests.Timeout:
                 if self.name_url:
-                    return Failure("timeout", f"{where} timed out after {self.timeout:g}s")
+                    return Failure("timeout", f"{where()} timed out after {self.timeout:g}s")
                 return Failure("timeout", f"no answer within {self.timeout:g} s")
             except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError) as exc:
                 if self.name_url:
-                    return Failure("connection_error", f"{where} failed: {connection_reason(exc)}")
+                    return Failure("connection_error", f"{where()} failed: {connection_reason(exc)}")
                 return Failure("connection_error", "connection failed")
 
         return self._retrier.call(attempt)
