@@ -3,12 +3,17 @@ import { Link, Outlet, Route, Routes, useLocation, useMatch } from "react-router
 import { AppRoot, appRootOf, useAppPath } from "./appRoot";
 import { useMe } from "./api/useMe";
 import { Placeholder } from "./components/common";
+import { ConnectorsPage } from "./pages/Connectors";
 import { DeadLettersPage } from "./pages/DeadLetters";
+import { DestinationsPage } from "./pages/Destinations";
 import { ImportExportPage } from "./pages/ImportExport";
 import { JobDetailPage } from "./pages/JobDetail";
 import { JobsPage } from "./pages/Jobs";
 import { OverviewPage } from "./pages/Overview";
+import { RoutesPage } from "./pages/Routes";
+import { RulesPage } from "./pages/Rules";
 import { TesterPage } from "./pages/Tester";
+import { WebhooksPage } from "./pages/Webhooks";
 
 /** The pages of the app: path (relative to Airflow's plugin/muxly route) and title. */
 export const PAGES: { path: string; title: string }[] = [
@@ -24,7 +29,7 @@ export const PAGES: { path: string; title: string }[] = [
   { path: "import-export", title: "Import / export" },
 ];
 
-const BUILT = new Set(["", "jobs", "tester", "dead-letters", "import-export"]);
+const BUILT = new Set(["", "jobs", "connectors", "destinations", "rules", "routes", "webhooks", "tester", "dead-letters", "import-export"]);
 
 function TabLink({ to, end, children }: { to: string; end: boolean; children: string }) {
   const path = useAppPath(to);
@@ -71,6 +76,11 @@ export function MuxlyApp() {
           <Route path="overview" element={<OverviewPage />} />
           <Route path="jobs" element={<JobsPage />} />
           <Route path="jobs/:jobId" element={<JobDetailPage />} />
+          <Route path="connectors" element={<ConnectorsPage />} />
+          <Route path="destinations" element={<DestinationsPage />} />
+          <Route path="rules" element={<RulesPage />} />
+          <Route path="routes" element={<RoutesPage />} />
+          <Route path="webhooks" element={<WebhooksPage />} />
           <Route path="tester" element={<TesterPage />} />
           <Route path="dead-letters" element={<DeadLettersPage />} />
           <Route path="import-export" element={<ImportExportPage />} />

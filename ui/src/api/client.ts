@@ -17,22 +17,52 @@ export function dagUrl(dagId: string): string {
   return `${basePath()}dags/${encodeURIComponent(dagId)}`;
 }
 
-/** A failed call: the HTTP status, Muxly's message, and the request field it names (if any). */
+/** One error of a request field: the field's path ("connection_settings.base_url") and what is wrong. */
+export type FieldError = { field: string; message: string };
+
+/** A failed call: the HTTP status, Muxly's message, the request field it names (if any), and every field error. */
 export class ApiError extends Error {
   readonly status: number;
   readonly field: string | undefined;
   readonly code: string | undefined;
+  readonly fieldErrors: FieldError[];
 
-  constructor(status: number, message: string, field?: string, code?: string) {
+  constructor(status: number, message: string, field?: string, code?: string, fieldErrors: FieldError[] = []) {
     super(message);
     this.name = "ApiError";
     this.status = status;
     this.field = field;
     this.code = code;
+    this.fieldErrors = fieldErrors;
   }
 }
 
-type ErrorBody = { error?: { code?: string; message?: string; details?: { field?: unknown; reason?: unknown } } };
+type ErrorBody = {
+  error?: { code?: string; message?: string; details?: { field?: unknown; reason?: unknown; errors?: unknown } };
+};
+
+/** The field errors of an answer: the one `details.field` names, then the others of `details.errors`. */
+function fieldErrorsOf(field: string | undefined, message: string, details: { reason?: unknown; errors?: unknown } | undefined): FieldError[] {
+  if (!field) return [];
+  // Muxly's own 422 says "field 'x': expected ..."; a request validation error carries pydantic's reason.
+  const prefix = `field '${field}': `;
+  const first = message.startsWith(prefix)
+    ? message.slice(prefix.length)
+    : typeof details?.reason === "string"
+      ? details.reason
+      : message;
+  const found: FieldError[] = [{ field, message: first }];
+  const listed = Array.isArray(details?.errors) ? (details.errors as { field?: unknown; expected?: unknown }[]) : [];
+  // The list names fields of the row it validated; it is used only when it uses the same paths as details.field.
+  if (listed[0]?.field === field) {
+    for (const item of listed.slice(1)) {
+      if (typeof item.field === "string" && item.field && typeof item.expected === "string") {
+        found.push({ field: item.field, message: `expected ${item.expected}` });
+      }
+    }
+  }
+  return found;
+}
 
 async function toApiError(response: Response): Promise<ApiError> {
   let body: ErrorBody | undefined;
@@ -45,7 +75,7 @@ async function toApiError(response: Response): Promise<ApiError> {
   const field = typeof error?.details?.field === "string" && error.details.field ? error.details.field : undefined;
   const reason = typeof error?.details?.reason === "string" ? `: ${error.details.reason}` : "";
   const message = error?.message ? `${error.message}${reason}` : `${response.status} ${response.statusText}`;
-  return new ApiError(response.status, message, field, error?.code);
+  return new ApiError(response.status, message, field, error?.code, fieldErrorsOf(field, error?.message ?? "", error?.details));
 }
 
 export type Query = Record<string, string | number | boolean | undefined | null>;

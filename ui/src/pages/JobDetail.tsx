@@ -1,7 +1,10 @@
-import { Box, Flex, Heading, Link as ChakraLink, Stack, Text } from "@chakra-ui/react";
-import { useQuery } from "@tanstack/react-query";
-import { Link, useParams } from "react-router-dom";
+import { Box, Button, Flex, HStack, Heading, Link as ChakraLink, Stack, Text } from "@chakra-ui/react";
+import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
+import { useState } from "react";
+import { Link, useNavigate, useParams } from "react-router-dom";
 import { api, dagUrl } from "../api/client";
+import { useMe } from "../api/useMe";
+import { JobForm } from "../components/JobForm";
 import { useAppPath } from "../appRoot";
 import type { JobFlow, Row } from "../api/types";
 import { Card, ErrorNote, Loading } from "../components/common";
@@ -96,10 +99,49 @@ function Flow({ flow }: { flow: JobFlow }) {
   );
 }
 
-/** One job: its flow, configuration and recent executions. */
+/** Delete with a confirmation; back to the Jobs page once deleted. */
+function DeleteJob({ jobId, onDeleted }: { jobId: string; onDeleted: () => void }) {
+  const queryClient = useQueryClient();
+  const [asking, setAsking] = useState(false);
+  const remove = useMutation({
+    mutationFn: () => api(`/jobs/${encodeURIComponent(jobId)}`, { method: "DELETE" }),
+    onSuccess: () => {
+      void queryClient.invalidateQueries({ queryKey: ["jobs"] });
+      onDeleted();
+    },
+  });
+  if (!asking) {
+    return (
+      <Button size="xs" variant="outline" colorPalette="red" onClick={() => setAsking(true)}>
+        Delete
+      </Button>
+    );
+  }
+  return (
+    <HStack gap={1}>
+      <Text fontSize="xs">Delete job {jobId} and its DAG?</Text>
+      <Button size="xs" colorPalette="red" onClick={() => remove.mutate()} loading={remove.isPending}>
+        Yes, delete
+      </Button>
+      <Button size="xs" variant="ghost" onClick={() => setAsking(false)}>
+        No
+      </Button>
+      {remove.error && (
+        <Text fontSize="xs" color="fg.error">
+          {remove.error.message}
+        </Text>
+      )}
+    </HStack>
+  );
+}
+
+/** One job: its flow, configuration and recent executions; Edit and Delete when the role allows them. */
 export function JobDetailPage() {
   const { jobId = "" } = useParams();
   const jobsPath = useAppPath("jobs");
+  const navigate = useNavigate();
+  const { can } = useMe();
+  const [editing, setEditing] = useState(false);
   const query = useQuery({
     queryKey: ["flow", jobId],
     queryFn: () => api<JobFlow>(`/jobs/${encodeURIComponent(jobId)}/flow`),
@@ -118,7 +160,18 @@ export function JobDetailPage() {
             Open DAG {query.data.job.dag_id}
           </ChakraLink>
         )}
+        {query.data && (
+          <HStack ml="auto" gap={1}>
+            {can("jobs", "update") && (
+              <Button size="xs" variant="outline" onClick={() => setEditing(true)} disabled={editing}>
+                Edit
+              </Button>
+            )}
+            {can("jobs", "delete") && <DeleteJob jobId={jobId} onDeleted={() => navigate(jobsPath)} />}
+          </HStack>
+        )}
       </Flex>
+      {editing && query.data && <JobForm job={query.data.job} onDone={() => setEditing(false)} />}
       {query.isLoading && <Loading />}
       {query.error && <ErrorNote error={query.error} />}
       {query.data && <Flow flow={query.data} />}

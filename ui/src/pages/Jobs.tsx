@@ -8,6 +8,7 @@ import { useAppPath } from "../appRoot";
 import type { JobListItem, Page } from "../api/types";
 import { useMe } from "../api/useMe";
 import { ErrorNote, StatusBadge, When } from "../components/common";
+import { JobForm } from "../components/JobForm";
 
 const PAGE_SIZE = 100;
 const ROW_HEIGHT = 44;
@@ -102,6 +103,8 @@ export function JobsPage() {
   const [sort, setSort] = useState<Sort>({ field: "name", order: "asc" });
   const [offset, setOffset] = useState(0);
   const [running, setRunning] = useState<JobListItem | null>(null);
+  const [creating, setCreating] = useState(false);
+  const [created, setCreated] = useState<string | null>(null);
   const search = useDebounced(q.trim(), 300);
 
   useEffect(() => setOffset(0), [search, enabled, lastStatus, sort]);
@@ -132,6 +135,7 @@ export function JobsPage() {
   });
   const canUpdate = can("jobs", "update");
   const canRun = can("jobs", "execute");
+  const canCreate = can("jobs", "create");
 
   const sortBy = (field: string) =>
     setSort((current) => ({ field, order: current.field === field && current.order === "asc" ? "desc" : "asc" }));
@@ -168,7 +172,30 @@ export function JobsPage() {
         <Button size="sm" variant="outline" disabled={offset + PAGE_SIZE >= total} onClick={() => setOffset(offset + PAGE_SIZE)}>
           Next
         </Button>
+        {canCreate && (
+          <Button size="sm" colorPalette="blue" disabled={creating} onClick={() => { setCreated(null); setCreating(true); }}>
+            New job
+          </Button>
+        )}
       </Flex>
+      {creating && (
+        <JobForm
+          job={null}
+          onDone={(saved) => {
+            setCreating(false);
+            if (saved) setCreated(saved.id);
+          }}
+        />
+      )}
+      {created && (
+        <Text color="fg.success" mb={3} data-testid="saved">
+          Saved job{" "}
+          <ChakraLink asChild colorPalette="blue">
+            <Link to={`${jobsPath}/${encodeURIComponent(created)}`}>{created}</Link>
+          </ChakraLink>
+          : its DAG appears once Airflow has parsed it.
+        </Text>
+      )}
       {running && <RunPanel key={running.id} job={running} onClose={() => setRunning(null)} />}
       {query.error && <ErrorNote error={query.error} />}
       {toggle.error && <ErrorNote error={toggle.error} />}

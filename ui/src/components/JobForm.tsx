@@ -1,0 +1,144 @@
+// The job create/edit form (Jobs page: "New job"; Job detail: "Edit").
+import { Flex, Grid, Text, Textarea } from "@chakra-ui/react";
+import { useState } from "react";
+import type { Connector, Destination, JsonObject, Route } from "../api/resources";
+import type { Job } from "../api/types";
+import {
+  CheckboxInput,
+  FieldGroup,
+  FormField,
+  SpecFields,
+  applyValues,
+  jsonText,
+  leftover,
+  parseObject,
+  useFormErrors,
+  valuesFrom,
+  type FieldSpec,
+  type Values,
+} from "./form";
+import { EditorFrame, IdField, useOptions, useSaveRow } from "./resourcePage";
+
+const JOB_TYPES = [
+  { value: "manual", label: "manual: runs when started (Run, API, CLI)" },
+  { value: "cron", label: "scheduled: a cron schedule" },
+  { value: "webhook", label: "webhook: a webhook trigger starts it" },
+];
+
+const ACTIONS = [
+  { value: "sync", label: "sync: route records through the connector's routes" },
+  { value: "pipeline", label: "pipeline: route records through one route" },
+  { value: "export", label: "export: send every record to destinations" },
+  { value: "query", label: "query: a database connector's query" },
+];
+
+function option(row: { id: string; name: string }) {
+  return { value: row.id, label: row.name === row.id ? row.id : `${row.name} (${row.id})` };
+}
+
+/** The fields `action_params` has in the form; the others stay in its JSON editor. */
+const PARAM_PATHS = ["action_params.route_id", "action_params.query", "action_params.destination_ids"];
+
+/** A form for a new job (`job` null) or a change to `job`; `onDone` gets the saved job, or null on Cancel. */
+export function JobForm({ job, onDone }: { job: Job | null; onDone: (saved: Job | null) => void }) {
+  const connectors = useOptions<Connector>("/connectors");
+  const routes = useOptions<Route>("/routes");
+  const destinations = useOptions<Destination>("/destinations");
+  const [id, setId] = useState("");
+  const specs: FieldSpec[] = [
+    { path: "name", label: "Name", required: true },
+    { path: "job_type", label: "Type", kind: "select", options: JOB_TYPES, initial: "manual", required: true },
+    { path: "schedule", label: "Schedule", mono: true, placeholder: "@daily or 0 6 * * *", help: "Scheduled jobs: a cron expression or preset (UTC unless action_params.timezone)" },
+    { path: "connector_id", label: "Connector", kind: "select", options: connectors.map(option), placeholder: "— choose a connector" },
+    { path: "action_type", label: "Action", kind: "select", options: ACTIONS, initial: "sync", required: true },
+    { path: "action_params.route_id", label: "Route (pipeline)", kind: "select", options: routes.map(option), placeholder: "— none" },
+    { path: "action_params.query", label: "Query (query action)", kind: "textarea", mono: true },
+    { path: "enabled", label: "Enabled (its DAG exists)", kind: "bool", initial: true },
+    { path: "max_retries", label: "Retries", kind: "number", placeholder: "3" },
+    { path: "backoff_strategy", label: "Backoff", kind: "select", options: ["exponential", "linear", "fixed"], initial: "exponential", required: true },
+    { path: "timeout_seconds", label: "Timeout (seconds)", kind: "number", placeholder: "300" },
+  ];
+  const [values, setValues] = useState<Values>(() => valuesFrom(job, specs));
+  const [targets, setTargets] = useState<string[]>(() => {
+    const ids = job?.action_params.destination_ids;
+    return Array.isArray(ids) ? ids.map(String) : [];
+  });
+  const [other, setOther] = useState(() =>
+    jsonText(leftover(job?.action_params, "action_params", PARAM_PATHS.map((path) => ({ path, label: path })))),
+  );
+  const [localError, setLocalError] = useState<unknown>(null);
+  const save = useSaveRow<Job>("/jobs", job?.id ?? null);
+  const { byField, rest, touch, reset } = useFormErrors(localError ?? save.error, ["id", "action_params", ...PARAM_PATHS, ...specs.map((spec) => spec.path)]);
+  const set = (path: string, value: string | boolean) => {
+    touch(path);
+    setValues((current) => ({ ...current, [path]: value }));
+  };
+  const scheduled = values.job_type === "cron";
+  const shown = specs.filter((spec) => {
+    if (spec.path === "schedule") return scheduled;
+    if (spec.path === "action_params.route_id") return values.action_type === "pipeline" || Boolean(values[spec.path]);
+    if (spec.path === "action_params.query") return values.action_type === "query" || Boolean(values[spec.path]);
+    return true;
+  });
+
+  const submit = () => {
+    setLocalError(null);
+    reset();
+    try {
+      const base: JsonObject = { action_params: parseObject(other, "action_params") };
+      if (!job && id.trim()) base.id = id.trim();
+      const body = applyValues(base, specs, values, new Set());
+      const params = (body.action_params ?? {}) as JsonObject;
+      if (targets.length > 0) params.destination_ids = targets;
+      body.action_params = params;
+      if (!scheduled) body.schedule = null;
+      if (!body.connector_id) body.connector_id = "";
+      save.mutate(body, { onSuccess: (saved) => onDone(saved) });
+    } catch (error) {
+      setLocalError(error);
+    }
+  };
+
+  const known = new Set(destinations.map((d) => d.id));
+  return (
+    <EditorFrame title={job ? `Edit job ${job.name}` : "New job"} onSubmit={submit} onCancel={() => onDone(null)} saving={save.isPending} error={rest}>
+      <Grid templateColumns={{ base: "1fr", md: "1fr 1fr" }} gap={3}>
+        <IdField row={job} value={id} onChange={(value) => {
+          touch("id");
+          setId(value);
+        }} error={byField.id} />
+      </Grid>
+      <SpecFields specs={shown} values={values} onChange={set} errors={byField} stored={new Set()} />
+      <FieldGroup
+        label="Destinations (export)"
+        error={byField["action_params.destination_ids"]}
+        help="An export sends every record to these; sync and pipeline jobs use their rules' destinations"
+      >
+        <Flex gap={4} wrap="wrap" data-testid="job-destinations">
+          {destinations.length === 0 && <Text color="fg.muted">No destination yet.</Text>}
+          {[...destinations.map(option), ...targets.filter((t) => !known.has(t)).map((t) => ({ value: t, label: t }))].map((d) => (
+            <CheckboxInput
+              key={d.value}
+              label={d.label}
+              checked={targets.includes(d.value)}
+              onChange={(on) => {
+                touch("action_params.destination_ids");
+                setTargets((current) => (on ? [...current, d.value] : current.filter((t) => t !== d.value)));
+              }}
+            />
+          ))}
+        </Flex>
+      </FieldGroup>
+      <FormField
+        label="Other action parameters (JSON)"
+        error={byField.action_params}
+        help="data_spec, notifications, run_condition, timezone, wait_for_webhook... (docs/jobs.md)"
+      >
+        <Textarea size="sm" fontFamily="mono" rows={3} value={other} onChange={(event) => {
+            touch("action_params");
+            setOther(event.target.value);
+          }} placeholder='{"data_spec": {"query_params": {"day": "${DATE}"}}}' spellCheck={false} />
+      </FormField>
+    </EditorFrame>
+  );
+}
