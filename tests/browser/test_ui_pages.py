@@ -1,7 +1,6 @@
 """Muxly's pages in Airflow's UI, in headless Chromium against a live api-server (issue 14, item 5).
 
-Pages that are not built yet have their end-to-end steps skipped with the page's name; they are written when the
-page lands, never faked.
+The forms of the resource pages (connector to running job) are tested in ``test_ui_resources.py``.
 """
 
 from __future__ import annotations
@@ -81,7 +80,7 @@ def _job_row_buttons(ui: UiSession) -> dict[str, int]:
     _seeded_row(ui).wait_for(timeout=30_000)
     ui.page.wait_for_load_state("networkidle")
     return {
-        name: ui.page.get_by_role("button", name=name, exact=True).count()
+        name: _seeded_row(ui).get_by_role("button", name=name, exact=True).count()
         for name in ("Run", "Enable", "Disable")
     }
 
@@ -99,7 +98,10 @@ def test_admin_sees_action_buttons_on_jobs(signed_in: SignedIn) -> None:
 
 def _finished_execution(airflow_ui: BrowserLive, job_id: str) -> dict[str, Any]:
     def finished() -> dict[str, Any] | None:
-        page = airflow_ui.call("GET", f"/muxly/api/v1/jobs/{job_id}/executions?limit=1")
+        try:
+            page = airflow_ui.call("GET", f"/muxly/api/v1/jobs/{job_id}/executions?limit=1")
+        except OSError:  # a busy api-server (CI machines share their cores): ask again
+            return None
         items = page.get("items", page) if isinstance(page, dict) else page
         return items[0] if items and items[0]["status"] in ("success", "failed") else None
 
@@ -112,7 +114,7 @@ def test_run_now_from_jobs_page_shows_the_execution_counts(
     ui = signed_in("admin")
     ui.open_muxly("jobs")
     _seeded_row(ui).wait_for(timeout=30_000)
-    ui.page.get_by_role("button", name="Run", exact=True).click()
+    _seeded_row(ui).get_by_role("button", name="Run", exact=True).click()
     panel = ui.page.get_by_test_id("run-panel")
     panel.get_by_role("button", name="Run", exact=True).click()
     panel.get_by_text("Queued").wait_for(timeout=30_000)
@@ -128,28 +130,3 @@ def test_run_now_from_jobs_page_shows_the_execution_counts(
         _seeded_row(ui).wait_for(timeout=30_000)
         ui.page.wait_for_timeout(1000)
     ui.screenshot("jobs-after-run")
-
-
-@pytest.mark.skip(reason="the Connectors page is not built yet (ui/src/App.tsx routes it to a placeholder)")
-def test_create_connector_through_the_form() -> None:
-    """Create an api connector through the Connectors form; a validation error shows on its field."""
-
-
-@pytest.mark.skip(reason="the Destinations page is not built yet (ui/src/App.tsx routes it to a placeholder)")
-def test_create_destination_through_the_form() -> None:
-    """Create a file destination through the Destinations form and test it."""
-
-
-@pytest.mark.skip(reason="the Rules page is not built yet (ui/src/App.tsx routes it to a placeholder)")
-def test_create_rule_through_the_form() -> None:
-    """Create a rule with a transformation through the Rules form."""
-
-
-@pytest.mark.skip(reason="the Routes page is not built yet (ui/src/App.tsx routes it to a placeholder)")
-def test_create_route_through_the_form() -> None:
-    """Create a route of the new connector to the new rule through the Routes form."""
-
-
-@pytest.mark.skip(reason="the job form is not built yet (the Jobs page lists, runs and toggles jobs only)")
-def test_create_job_run_it_and_see_counts() -> None:
-    """Create a job on the new connector through the form, run it, see its execution with counts."""
