@@ -173,6 +173,10 @@ TEMPLATE_OPTIONS: Mapping[str, tuple[str, tuple[str, ...] | None]] = {
         "config",
         ("url", "headers", "body_template", "subject_template", "message_template", "key_template"),
     ),
+    "connectors": (
+        "connection_settings",
+        ("base_url", "headers", "query_params", "path_params", "body_template"),
+    ),
 }
 """The templates of each table: its JSON column, and the options that are templates (``None``: every string)."""
 
@@ -182,7 +186,8 @@ def template_problems(table: str, row: Mapping[str, Any]) -> list[TemplateRender
 
     :param table: the row's table
     :param row: the row, JSON columns parsed
-    :returns: one error per invalid template, each naming its field (``action_params.data_spec.query``)
+    :returns: one error per invalid template, each naming its field (``action_params.data_spec.query``) and,
+        in its ``reason``, the position
     """
     column, options = TEMPLATE_OPTIONS.get(table, ("", ()))
     value = row.get(column) if column else None
@@ -195,7 +200,9 @@ def template_problems(table: str, row: Mapping[str, Any]) -> list[TemplateRender
         try:
             check_templates(item, f"{column}.{key}")
         except TemplateRenderError as exc:
-            problems.append(exc)
+            # Callers report ``reason`` alone (a 422 per field): it carries the position too.
+            where = f" at {exc.position}" if exc.position else ""
+            problems.append(type(exc)(f"{exc.reason}{where}", exc.field, exc.position))
     return problems
 
 

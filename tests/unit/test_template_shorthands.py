@@ -231,3 +231,14 @@ def test_destination_template_errors_name_the_destination_field_and_line() -> No
         destination.write_batch([{"order": None}])
     message = str(info.value)
     assert "'hook'" in message and "config.headers.X-Order" in message and "line 2" in message
+
+
+def test_write_time_checks_cover_connector_settings_and_give_the_position() -> None:
+    from muxly_provider.templating import template_problems
+
+    row = {"connection_settings": {"base_url": "http://h/{a}/${DATE}", "headers": {"X-A": "a\n{{ b + }}"}}}
+    problems = template_problems("connectors", row)
+    assert [(p.field, p.position) for p in problems] == [
+        ("connection_settings.headers.X-A", "line 2, column 1")
+    ]
+    assert problems[0].reason.endswith("at line 2, column 1")
