@@ -3,6 +3,12 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTHON ?= python3
 
+# The mysql extra's provider builds mysqlclient from source: included where its headers are installed
+# (Debian: libmariadb-dev, pkg-config; .ci/run installs them), otherwise its conn_id tests are skipped.
+HAVE_MYSQL_HEADERS := $(shell (pkg-config --exists libmariadb || pkg-config --exists mysqlclient) 2>/dev/null && echo yes)
+comma := ,
+EXTRAS := postgres,dev$(if $(HAVE_MYSQL_HEADERS),$(comma)mysql)
+
 .PHONY: install demo test lint ui ui-check clean
 
 install: $(VENV)/.installed
@@ -10,7 +16,7 @@ install: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade uv
-	$(VENV)/bin/uv pip install -q --python $(PY) -e '.[postgres,dev]'
+	$(VENV)/bin/uv pip install -q --python $(PY) -e '.[$(EXTRAS)]'
 	touch $@
 
 ## demo: set up everything and run the sample job end to end on SQLite
