@@ -97,7 +97,7 @@ def _run_tasks(spec: JobDagSpec) -> tuple[Any, list[Any]]:
     every task before it succeeded, so a failed run keeps its staged shares for retries). Disabled
     destinations get no task.
 
-    Returns the first task and the tasks whose outcome is the run's (for the hooks around them).
+    Returns the first task and the tasks whose outcome is the run's (the run condition and notifications go around them).
     """
     from muxly_provider.operators.job import MuxlyJobOperator
     from muxly_provider.operators.staged import (
@@ -153,7 +153,7 @@ def _wait_for_webhook(spec: JobDagSpec) -> Any:
     )
 
 
-def _add_hooks(spec: JobDagSpec, first: Any, last: list[Any]) -> None:
+def _add_lifecycle_tasks(spec: JobDagSpec, first: Any, last: list[Any]) -> None:
     """The optional tasks around the run: ``wait_for_webhook`` and ``check_run_condition`` before (in that
     order), notifications after.
 
@@ -162,7 +162,7 @@ def _add_hooks(spec: JobDagSpec, first: Any, last: list[Any]) -> None:
     """
     from airflow.sdk import BaseOperator
 
-    from muxly_provider.operators.hooks import (
+    from muxly_provider.operators.lifecycle import (
         MuxlyNotifyOperator,
         MuxlyRunConditionOperator,
         MuxlyRunFailedOperator,
@@ -211,7 +211,7 @@ def build_dag(spec: JobDagSpec, *, validate: bool = True) -> Any:
     )
     with dag:
         first, last = _run_tasks(spec)
-        _add_hooks(spec, first, last)
+        _add_lifecycle_tasks(spec, first, last)
     if validate:
         dag.validate()  # type: ignore[no-untyped-call]
         dag.check_cycle()

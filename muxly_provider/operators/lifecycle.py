@@ -1,4 +1,4 @@
-"""Tasks around a job's run: its ``run_condition`` (before) and its ``notifications`` (after)."""
+"""Tasks around a job's run: ``run_condition`` before, ``notifications`` and ``run_failed`` after."""
 
 from __future__ import annotations
 
