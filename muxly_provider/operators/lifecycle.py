@@ -42,7 +42,7 @@ class MuxlyRunConditionOperator(BaseOperator):
 
         from muxly_provider.db.engine import get_engine
         from muxly_provider.runtime import variables
-        from muxly_provider.runtime.hooks import run_condition_holds
+        from muxly_provider.runtime.lifecycle import run_condition_holds
         from muxly_provider.runtime.loading import load_job_runtime
 
         engine = get_engine()
@@ -75,7 +75,7 @@ class MuxlyNotifyOperator(BaseOperator):
     def execute(self, context: Any) -> list[str]:
         """Send the notifications; return where they went."""
         from muxly_provider.db.engine import get_engine
-        from muxly_provider.runtime.hooks import send_notifications
+        from muxly_provider.runtime.lifecycle import send_notifications
         from muxly_provider.runtime.loading import load_job_runtime
 
         engine = get_engine()

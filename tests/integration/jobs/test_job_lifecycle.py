@@ -158,7 +158,7 @@ def test_run_condition_and_notifications(muxly_engine: Engine, api_url: str, tmp
 def test_a_query_run_condition_needs_a_connector_that_runs_queries(muxly_engine: Engine) -> None:
     """A file connector ignores a query and reads its first record: the condition would hold by chance."""
     from muxly_provider.exceptions import MuxlyConfigError
-    from muxly_provider.runtime.hooks import run_condition_holds
+    from muxly_provider.runtime.lifecycle import run_condition_holds
 
     _insert(
         muxly_engine,
