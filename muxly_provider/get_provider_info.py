@@ -39,7 +39,7 @@ def get_provider_info() -> dict[str, Any]:
         "connection-types": [
             {
                 "connection-type": "muxly",
-                "hook-class-name": "muxly_provider.connectors.hook.MuxlyConnectorHook",
+                "hook-class-name": "muxly_provider.hooks.connector.MuxlyConnectorHook",
                 "hook-name": "Muxly connector",
             }
         ],

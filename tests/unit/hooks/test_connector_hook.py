@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from muxly_provider.connectors.hook import MuxlyConnectorHook
+from muxly_provider.hooks.connector import MuxlyConnectorHook
 from tests.unit.connectors.fake_servers import LocalServer, Reply, Request
 
 

@@ -1,0 +1,1 @@
+"""Muxly's Airflow hooks (``Muxly<Thing>Hook``), one module each."""
