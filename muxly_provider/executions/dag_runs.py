@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from muxly_provider.executions import triggers
+from muxly_provider.executions import run_origin
 from muxly_provider.executions.recorder import FINAL_STATUSES, ExecutionUpdate
 
 
@@ -34,7 +34,7 @@ class DagRunFacts:
     :param end_date: when it ended (``None`` while it runs)
     :param attempt: ``clear_number + 1``
     :param triggered_by: SPEC's trigger when the run's facts decide it, else ``None``
-        (see :func:`muxly_provider.executions.triggers.known_triggered_by`)
+        (see :func:`muxly_provider.executions.run_origin.known_triggered_by`)
     :param is_test: the run was started by ``dag.test()`` / ``airflow dags test`` (not by a scheduler)
     """
 
@@ -57,8 +57,8 @@ class DagRunFacts:
             state=_text(getattr(dag_run, "state", None)),
             start_date=getattr(dag_run, "start_date", None),
             end_date=getattr(dag_run, "end_date", None),
-            attempt=triggers.attempt(getattr(dag_run, "clear_number", 0)),
-            triggered_by=triggers.known_triggered_by(
+            attempt=run_origin.attempt(getattr(dag_run, "clear_number", 0)),
+            triggered_by=run_origin.known_triggered_by(
                 getattr(dag_run, "run_type", None), airflow_triggered_by, getattr(dag_run, "conf", None)
             ),
             is_test=_text(airflow_triggered_by) == "test",

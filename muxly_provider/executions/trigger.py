@@ -16,7 +16,7 @@ from typing import Any
 
 from muxly_provider.dag_factory.naming import dag_id_for
 from muxly_provider.exceptions import MuxlyError
-from muxly_provider.executions.triggers import CONF_KEY
+from muxly_provider.executions.run_origin import CONF_KEY
 
 
 @dataclass(frozen=True)

@@ -117,7 +117,7 @@ def prepare(task: BaseOperator, context: Any, job_id: str, *, mark_running: bool
     """
     from muxly_provider.db.engine import get_engine
     from muxly_provider.destinations.base import RunInfo
-    from muxly_provider.executions import triggers
+    from muxly_provider.executions import run_origin
     from muxly_provider.executions.recorder import ExecutionUpdate, upsert_execution
     from muxly_provider.runtime.loading import load_job_runtime, mask_in_task_logs
 
@@ -132,10 +132,10 @@ def prepare(task: BaseOperator, context: Any, job_id: str, *, mark_running: bool
                 base,
                 status="running",
                 start_time=dag_run.start_date,
-                attempt=triggers.attempt(getattr(dag_run, "clear_number", 0)),
+                attempt=run_origin.attempt(getattr(dag_run, "clear_number", 0)),
                 # A task's DagRun has no ``triggered_by``: write only what it decides (never a guess
                 # over the listener's ``api``); an unknown manual trigger is left to the listener.
-                triggered_by=triggers.known_triggered_by(dag_run.run_type, None, dag_run.conf),
+                triggered_by=run_origin.known_triggered_by(dag_run.run_type, None, dag_run.conf),
             ),
         )
     try:

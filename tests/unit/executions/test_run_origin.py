@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from muxly_provider.executions.triggers import attempt, known_triggered_by, triggered_by
+from muxly_provider.executions.run_origin import attempt, known_triggered_by, triggered_by
 
 
 @pytest.mark.parametrize(
