@@ -176,7 +176,7 @@ def _start_run(trigger: dict[str, Any], payload: Any, replay_key: str | None) ->
     """Start a run of the trigger's job, then store the delivery with the run's id."""
     from muxly_provider import webhook_events
     from muxly_provider.db.engine import get_engine
-    from muxly_provider.executions.trigger import JobTriggerError, trigger_job_run
+    from muxly_provider.executions.start_run import JobTriggerError, trigger_job_run
 
     trigger_id = str(trigger["id"])
     if replay_key is not None and not webhook_replays.claim(get_engine(), trigger_id, replay_key):

@@ -84,7 +84,7 @@ def validate_jobs(args: argparse.Namespace) -> None:
 
 def run_job(args: argparse.Namespace) -> None:
     """Trigger a run of a job now, like the UI's trigger button (``triggered_by = manual``)."""
-    from muxly_provider.executions.trigger import JobTriggerError, trigger_job_run
+    from muxly_provider.executions.start_run import JobTriggerError, trigger_job_run
 
     payload = None
     if args.payload:

@@ -261,7 +261,7 @@ def run_job(
     body: JobRunRequest | None = None,
 ) -> JobRunResponse:
     """Queue a DAG run of the job (``409`` when its DAG is missing, paused or broken)."""
-    from muxly_provider.executions.trigger import JobTriggerError, trigger_job_run
+    from muxly_provider.executions.start_run import JobTriggerError, trigger_job_run
 
     stored = crud.load_row(session, TABLE, job_id)
     if stored is None:

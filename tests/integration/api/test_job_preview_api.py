@@ -25,14 +25,14 @@ HOOK_KEY = "hook-key-77aa1c3d"
 def client(api_db: str, files_root: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[TestClient]:
     from muxly_provider.api.app import create_app
     from muxly_provider.auth.throttle import reset_throttle
-    from muxly_provider.executions import trigger
+    from muxly_provider.executions import start_run
 
     monkeypatch.setenv("AIRFLOW__MUXLY__STAGING_PATH", str(files_root / "staging"))
 
     def no_run(*args: Any, **kwargs: Any) -> Any:
         raise AssertionError("a preview must not start a DAG run")
 
-    monkeypatch.setattr(trigger, "trigger_job_run", no_run)
+    monkeypatch.setattr(start_run, "trigger_job_run", no_run)
     reset_throttle()
     with TestClient(create_app()) as test_client:
         yield test_client
