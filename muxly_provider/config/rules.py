@@ -111,7 +111,7 @@ class RuleTransformationRowSpec(StrictConfig):
 
 
 class RouteRowSpec(StrictConfig):
-    """A validated ``routes`` row (compiled into :class:`muxly_provider.routing.specs.RouteSpec` for a run)."""
+    """A validated ``routes`` row (compiled into :class:`muxly_provider.routing.route_specs.RouteSpec` for a run)."""
 
     id: NonEmptyStr
     name: NonEmptyStr

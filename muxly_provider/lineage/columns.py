@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from muxly_provider.routing.specs import RouteSpec, TransformationSpec
+from muxly_provider.routing.route_specs import RouteSpec, TransformationSpec
 
 IDENTITY = "IDENTITY"
 TRANSFORMATION = "TRANSFORMATION"

@@ -34,7 +34,7 @@ from typing import Any
 
 from muxly_provider.destinations.base import Record, RunInfo
 from muxly_provider.exceptions import MuxlyError, MuxlyTransformError
-from muxly_provider.routing.specs import RouteSpec
+from muxly_provider.routing.route_specs import RouteSpec
 from muxly_provider.routing.transform_join import LookupLoader
 from muxly_provider.runtime.loading import JobRuntime
 

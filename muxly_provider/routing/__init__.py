@@ -9,8 +9,8 @@
 from __future__ import annotations
 
 from muxly_provider.routing.conditions import compile_condition, parse_condition
+from muxly_provider.routing.route_specs import ErrorHandlingSpec, RouteSpec, RuleSpec, TransformationSpec
 from muxly_provider.routing.router import Router, RouterStats
-from muxly_provider.routing.specs import ErrorHandlingSpec, RouteSpec, RuleSpec, TransformationSpec
 from muxly_provider.routing.transform_join import LookupLoader
 from muxly_provider.routing.transformations import (
     Pipeline,

@@ -47,7 +47,7 @@ from muxly_provider.routing.formula_parser import (
     unparse_formula,
 )
 from muxly_provider.routing.paths import MISSING, compile_getter
-from muxly_provider.routing.specs import TransformationSpec
+from muxly_provider.routing.route_specs import TransformationSpec
 from muxly_provider.routing.transform_steps import MapStep, Record, StepFailure, set_or_fail, step_path
 
 __all__ = ["FormulaSyntaxError", "compile_formula", "formula_step"]

@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from muxly_provider.routing.specs import TransformationSpec
+from muxly_provider.routing.route_specs import TransformationSpec
 from muxly_provider.routing.transform_steps import MapStep, Record
 
 FusedPipeline = Callable[[Record], "dict[str, Any] | None"]

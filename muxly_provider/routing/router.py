@@ -29,7 +29,7 @@ from muxly_provider.exceptions import MuxlyConditionError, MuxlyConfigError, Mux
 from muxly_provider.routing.condition_ast import Always
 from muxly_provider.routing.conditions import Condition, compile_condition, compile_node, parse_condition
 from muxly_provider.routing.route_codegen import RoutePlan, RulePlan, build_batch
-from muxly_provider.routing.specs import ErrorHandlingSpec, RouteSpec, RuleSpec
+from muxly_provider.routing.route_specs import ErrorHandlingSpec, RouteSpec, RuleSpec
 from muxly_provider.routing.transform_join import LookupLoader, memoized_loader
 from muxly_provider.routing.transformations import Pipeline, TransformStepError, compile_transformations
 

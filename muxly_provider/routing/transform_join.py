@@ -38,7 +38,7 @@ from typing import Any
 from muxly_provider.exceptions import MuxlyConfigError
 from muxly_provider.routing.condition_values import as_number
 from muxly_provider.routing.paths import MISSING, Segment, compile_getter
-from muxly_provider.routing.specs import TransformationSpec
+from muxly_provider.routing.route_specs import TransformationSpec
 from muxly_provider.routing.transform_steps import (
     Bind,
     MapStep,

@@ -41,7 +41,7 @@ from muxly_provider.routing.paths import (
     parse_path,
     set_path,
 )
-from muxly_provider.routing.specs import TransformationSpec
+from muxly_provider.routing.route_specs import TransformationSpec
 
 Record = Mapping[str, Any]
 

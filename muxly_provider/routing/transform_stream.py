@@ -14,7 +14,7 @@ from typing import Any
 
 from muxly_provider.routing.condition_values import as_number, order
 from muxly_provider.routing.paths import MISSING, Segment, compile_getter, delete_path
-from muxly_provider.routing.specs import TransformationSpec
+from muxly_provider.routing.route_specs import TransformationSpec
 from muxly_provider.routing.transform_steps import (
     Record,
     StepFailure,

@@ -28,7 +28,7 @@ from typing import Any
 from muxly_provider.exceptions import MuxlyConfigError, MuxlyTransformError
 from muxly_provider.routing.formula import formula_step
 from muxly_provider.routing.pipeline_codegen import CheckedApply, fuse
-from muxly_provider.routing.specs import TransformationSpec
+from muxly_provider.routing.route_specs import TransformationSpec
 from muxly_provider.routing.transform_join import CompileContext, LookupLoader, join_step
 from muxly_provider.routing.transform_steps import (
     MapStep,

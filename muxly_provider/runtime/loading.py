@@ -21,7 +21,7 @@ from muxly_provider.crypto import decrypt_row_secrets, secret_values
 from muxly_provider.db.snapshot import ConfigSnapshot, Row, load_snapshot
 from muxly_provider.destinations.base import DestinationContext
 from muxly_provider.exceptions import MuxlyConfigError
-from muxly_provider.routing.specs import ErrorHandlingSpec, RouteSpec, RuleSpec, TransformationSpec
+from muxly_provider.routing.route_specs import ErrorHandlingSpec, RouteSpec, RuleSpec, TransformationSpec
 
 
 @dataclass(frozen=True)

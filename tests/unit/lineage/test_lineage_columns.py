@@ -6,7 +6,7 @@ from typing import Any
 
 from muxly_provider.lineage.columns import condition_fields, destination_columns, formula_fields
 from muxly_provider.lineage.schema import SAMPLE_PER_BATCH, OutputSchemas, SchemaCollector
-from muxly_provider.routing.specs import ErrorHandlingSpec, RouteSpec, RuleSpec, TransformationSpec
+from muxly_provider.routing.route_specs import ErrorHandlingSpec, RouteSpec, RuleSpec, TransformationSpec
 
 
 def _rule(

@@ -99,7 +99,7 @@ def test_each_task_writes_its_own_destinations() -> None:
         MuxlyDeliverOperator,
         MuxlyExtractOperator,
     )
-    from muxly_provider.routing.specs import ErrorHandlingSpec, RouteSpec, RuleSpec
+    from muxly_provider.routing.route_specs import ErrorHandlingSpec, RouteSpec, RuleSpec
     from muxly_provider.runtime.loading import JobRuntime
 
     handling = ErrorHandlingSpec(mode="dead_letter", dead_letter_destination_id="dlq")

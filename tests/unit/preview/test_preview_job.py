@@ -14,7 +14,7 @@ import pytest
 from muxly_provider.connectors.base import ConnectorContext
 from muxly_provider.destinations.base import DestinationContext
 from muxly_provider.preview import MAX_RECORDS, MuxlyPreviewError, preview_job
-from muxly_provider.routing.specs import ErrorHandlingSpec, RouteSpec, RuleSpec, TransformationSpec
+from muxly_provider.routing.route_specs import ErrorHandlingSpec, RouteSpec, RuleSpec, TransformationSpec
 from muxly_provider.runtime.loading import JobRuntime
 from tests.unit.connectors.fake_servers import LocalServer, Reply, Request
 

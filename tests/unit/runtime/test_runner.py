@@ -20,7 +20,7 @@ from muxly_provider.destinations.base import (
     RunInfo,
 )
 from muxly_provider.destinations.dead_letter import DeadLetter
-from muxly_provider.routing.specs import ErrorHandlingSpec, RouteSpec, RuleSpec
+from muxly_provider.routing.route_specs import ErrorHandlingSpec, RouteSpec, RuleSpec
 from muxly_provider.runtime import delivery, runner
 from muxly_provider.runtime.loading import JobRuntime
 
@@ -289,7 +289,7 @@ def test_an_export_to_a_disabled_destination_counts_it_as_skipped() -> None:
 
 
 def test_transformation_failures_for_a_disabled_dead_letter_destination_stay_in_the_table() -> None:
-    from muxly_provider.routing.specs import TransformationSpec
+    from muxly_provider.routing.route_specs import TransformationSpec
 
     step = TransformationSpec("t", "formula", {"output_field": "y", "formula": "missing * 2"}, 1)
     route = RouteSpec(
@@ -316,7 +316,7 @@ def test_transformation_failures_for_a_disabled_dead_letter_destination_stay_in_
 @pytest.mark.parametrize("mode", ["continue", "fail"])
 def test_unmatched_and_failed_records_are_counted_once_or_fail_the_extract(mode: str) -> None:
     from muxly_provider.exceptions import MuxlyTransformError
-    from muxly_provider.routing.specs import TransformationSpec
+    from muxly_provider.routing.route_specs import TransformationSpec
 
     step = TransformationSpec("t", "formula", {"output_field": "y", "formula": "missing * 2"}, 1)
     route = RouteSpec(

@@ -1,4 +1,4 @@
-"""Plain, immutable specs the router is compiled from.
+"""Plain, immutable specs of routes (rules, their transformations, error handling) the router is compiled from.
 
 They are built from validated rows (see :mod:`muxly_provider.config`) by the operators, the CLI and the API, and
 carry no Airflow, SQLAlchemy or pydantic types, so that the routing package stays pure.
