@@ -28,11 +28,11 @@ from muxly_provider.http.client import (
 )  # re-exported: the api connector reads them here
 from muxly_provider.http.client import safe_url as safe_url
 from muxly_provider.http.ratelimit import RateLimiter
-from muxly_provider.http.retry import RetryGaveUp, RetryPolicy
+from muxly_provider.http.retry import HttpRetryPolicy, RetryGaveUp
 from muxly_provider.security.network import BlockedAddressError
 from muxly_provider.security.scope import CredentialScope
 
-MAX_RETRY_AFTER_SECONDS: float = RetryPolicy.max_retry_after_seconds
+MAX_RETRY_AFTER_SECONDS: float = HttpRetryPolicy.max_retry_after_seconds
 """The longest ``Retry-After`` / rate-limit reset Muxly waits for; a longer one fails the run clearly."""
 
 
@@ -54,7 +54,7 @@ class ConnectorHttpClient(HttpClient):
         session: requests.Session | None = None,
         *,
         timeout: float = 30.0,
-        retry: RetryPolicy | None = None,
+        retry: HttpRetryPolicy | None = None,
         rate_limiter: RateLimiter | None = None,
         sleep: Callable[[float], None] | None = None,
         scope: CredentialScope | None = None,
@@ -86,7 +86,7 @@ class ConnectorHttpClient(HttpClient):
             connector_id,
             session,
             timeout=float(settings.get("timeout_seconds") or 30.0),
-            retry=RetryPolicy.from_settings(settings.get("retry")),
+            retry=HttpRetryPolicy.from_settings(settings.get("retry")),
             rate_limiter=RateLimiter.from_settings(settings.get("rate_limit"), sleep),
             sleep=sleep,
             scope=scope,

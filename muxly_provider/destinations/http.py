@@ -18,7 +18,7 @@ import requests
 
 from muxly_provider.destinations.base import MuxlyDeliveryError
 from muxly_provider.http.client import HttpClient
-from muxly_provider.http.retry import RetryGaveUp, RetryPolicy
+from muxly_provider.http.retry import HttpRetryPolicy, RetryGaveUp
 from muxly_provider.security.network import BlockedAddressError
 
 MAX_BACKOFF_SECONDS = 30.0
@@ -30,9 +30,9 @@ MAX_RETRY_AFTER_SECONDS = 60.0
 RETRYABLE_STATUS = frozenset({429, *range(500, 600)})
 
 
-def retry_policy(retry_count: int, backoff_seconds: float) -> RetryPolicy:
+def retry_policy(retry_count: int, backoff_seconds: float) -> HttpRetryPolicy:
     """The retries of a destination's requests: ``retry_count`` after the first, ``Retry-After`` capped."""
-    return RetryPolicy(
+    return HttpRetryPolicy(
         max_attempts=1 + max(0, retry_count),
         initial_backoff_ms=backoff_seconds * 1000,
         max_backoff_ms=MAX_BACKOFF_SECONDS * 1000,

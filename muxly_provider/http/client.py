@@ -7,7 +7,7 @@ Every outbound HTTP request of Muxly goes through it (connectors through
 - the session carries the server-side request guard (:func:`~muxly_provider.security.network.guard_session`):
   no connection to link-local or cloud metadata addresses, redirects and DNS names included;
 - each request is tried through a tenacity ``Retrying`` built from a
-  :class:`~muxly_provider.http.retry.RetryPolicy` (backoff, ``Retry-After``, which failures are final);
+  :class:`~muxly_provider.http.retry.HttpRetryPolicy` (backoff, ``Retry-After``, which failures are final);
 - the body is read inside the attempt, so a connection dropped mid-body is retried like a refused one (an
   NDJSON body can be left to stream: a cut after records were handed on is the caller's error, not a retry);
 - a client-side :class:`~muxly_provider.http.ratelimit.RateLimiter` spaces the requests, and with
@@ -31,7 +31,7 @@ import requests
 
 from muxly_provider.http import retry as _retry
 from muxly_provider.http.ratelimit import RateLimiter
-from muxly_provider.http.retry import Failure, Retrier, RetryPolicy, status_text
+from muxly_provider.http.retry import Failure, HttpRetryPolicy, Retrier, status_text
 from muxly_provider.security.network import guard_session
 
 log = logging.getLogger(__name__)
@@ -78,7 +78,7 @@ class HttpClient:
         session: requests.Session | None = None,
         *,
         timeout: float = 30.0,
-        retry: RetryPolicy | None = None,
+        retry: HttpRetryPolicy | None = None,
         rate_limiter: RateLimiter | None = None,
         sleep: Callable[[float], None] | None = None,
         describe: str = "",
@@ -86,7 +86,7 @@ class HttpClient:
     ) -> None:
         self.session = guard_session(session or requests.Session())
         self.timeout = timeout
-        self.retry = retry or RetryPolicy()
+        self.retry = retry or HttpRetryPolicy()
         self.sleep = sleep or _retry.default_sleep
         self.rate_limiter = rate_limiter or RateLimiter(sleep=self.sleep)
         self.describe = describe
@@ -240,7 +240,7 @@ def pushgateway_handler(
 
     def handle() -> None:
         client = HttpClient(
-            timeout=timeout or 30.0, retry=RetryPolicy(max_attempts=1), describe="Pushgateway"
+            timeout=timeout or 30.0, retry=HttpRetryPolicy(max_attempts=1), describe="Pushgateway"
         )
         try:
             client.send(method, url, data=data, headers=dict(headers), allow_redirects=False)

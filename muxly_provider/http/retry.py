@@ -134,7 +134,7 @@ class RetryGaveUp(MuxlyError):
 
 
 @dataclass(frozen=True)
-class RetryPolicy:
+class HttpRetryPolicy:
     """How failed requests are retried (a connector's ``connection_settings.retry``, a destination's options).
 
     :param max_attempts: attempts in all, the first included
@@ -158,7 +158,7 @@ class RetryPolicy:
     cap_retry_after: bool = False
 
     @classmethod
-    def from_settings(cls, settings: Mapping[str, Any] | None) -> RetryPolicy:
+    def from_settings(cls, settings: Mapping[str, Any] | None) -> HttpRetryPolicy:
         """Build the policy from a connector's ``connection_settings.retry`` (defaults when absent)."""
         if not settings:
             return cls()
@@ -233,7 +233,7 @@ def _last_failure(state: tenacity.RetryCallState) -> Failure | None:
 class _RetryAfterOrBackoff(tenacity.wait.wait_base):
     """The server's ``Retry-After`` (capped per policy) when it sent one, else the policy's backoff."""
 
-    def __init__(self, policy: RetryPolicy) -> None:
+    def __init__(self, policy: HttpRetryPolicy) -> None:
         self.policy = policy
         self.backoff = policy.exponential()
 
@@ -247,7 +247,7 @@ class _RetryAfterOrBackoff(tenacity.wait.wait_base):
 class _StopOnLongRetryAfter(tenacity.stop.stop_base):
     """Stop when the server asks for a longer wait than the policy allows (and does not cap)."""
 
-    def __init__(self, policy: RetryPolicy) -> None:
+    def __init__(self, policy: HttpRetryPolicy) -> None:
         self.policy = policy
 
     def __call__(self, retry_state: tenacity.RetryCallState) -> bool:
@@ -255,7 +255,7 @@ class _StopOnLongRetryAfter(tenacity.stop.stop_base):
         return failure is not None and self.policy.too_long(failure.retry_after)
 
 
-def _log_retry(policy: RetryPolicy, describe: str) -> Callable[[tenacity.RetryCallState], None]:
+def _log_retry(policy: HttpRetryPolicy, describe: str) -> Callable[[tenacity.RetryCallState], None]:
     def before_sleep(state: tenacity.RetryCallState) -> None:
         failure = _last_failure(state)
         log.warning(
@@ -282,7 +282,7 @@ class Retrier:
     """
 
     def __init__(
-        self, policy: RetryPolicy, *, sleep: Callable[[float], None] = default_sleep, describe: str = ""
+        self, policy: HttpRetryPolicy, *, sleep: Callable[[float], None] = default_sleep, describe: str = ""
     ) -> None:
         self.policy = policy
         self._retrying = policy.retrying(sleep, describe)
@@ -314,7 +314,7 @@ class Retrier:
 
 def call_with_retries(
     attempt: Callable[[], _T | Failure],
-    policy: RetryPolicy,
+    policy: HttpRetryPolicy,
     *,
     sleep: Callable[[float], None] = default_sleep,
     describe: str = "",

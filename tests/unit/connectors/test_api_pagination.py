@@ -370,9 +370,7 @@ def test_http_helpers() -> None:
     assert 25 < (http_retry.retry_after_seconds(response) or 0) <= 30
     response.headers["Retry-After"] = "soon"
     assert http_retry.retry_after_seconds(response) is None
-    assert (
-        safe_url("https://u:pw@h.example:8443/p/q?key=secret#f") == "https://h.example:8443/p/q"
-    )
-    policy = http_retry.RetryPolicy.from_settings({"retryable_errors": ["TIMEOUT"], "max_attempts": 0})
+    assert safe_url("https://u:pw@h.example:8443/p/q?key=secret#f") == "https://h.example:8443/p/q"
+    policy = http_retry.HttpRetryPolicy.from_settings({"retryable_errors": ["TIMEOUT"], "max_attempts": 0})
     assert policy.max_attempts == 1 and policy.retries("timeout") and not policy.retries("connection_error")
     assert [policy.backoff(n) for n in (1, 2, 3)] == [0.5, 1.0, 2.0]

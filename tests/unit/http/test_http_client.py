@@ -14,14 +14,14 @@ import pytest
 from muxly_provider.exceptions import MuxlyConnectorError
 from muxly_provider.http.client import HttpClient
 from muxly_provider.http.oauth import OAuthSession
-from muxly_provider.http.retry import RetryGaveUp, RetryPolicy
+from muxly_provider.http.retry import HttpRetryPolicy, RetryGaveUp
 from muxly_provider.security.network import BlockedAddressError
 from tests.network_helpers import record_connections
 from tests.unit.connectors.fake_servers import LocalServer, Reply, Request, TokenEndpoint
 
 
 def _client(waits: list[float], **policy: Any) -> HttpClient:
-    return HttpClient(retry=RetryPolicy(**policy), sleep=waits.append, describe="test")
+    return HttpClient(retry=HttpRetryPolicy(**policy), sleep=waits.append, describe="test")
 
 
 def _answers(*replies: Reply) -> Any:
@@ -85,7 +85,7 @@ def test_a_body_cut_short_is_retried_and_final_statuses_are_not() -> None:
 
 
 def test_destination_wording_never_names_the_url() -> None:
-    client = HttpClient(retry=RetryPolicy(max_attempts=1), name_url=False)
+    client = HttpClient(retry=HttpRetryPolicy(max_attempts=1), name_url=False)
     with LocalServer(_answers(Reply(502, {}))) as server, pytest.raises(RetryGaveUp) as info:
         client.send("POST", server.url + "/hook/secret-path")
     assert info.value.failure.problem == "HTTP 502 Bad Gateway"
@@ -120,7 +120,7 @@ def _oauth(url: str, **kwargs: Any) -> HttpClient:
     session = OAuthSession(
         url + "/token", "cid", kwargs.pop("secret", "cs"), error=MuxlyConnectorError, timeout=5, **kwargs
     )
-    return HttpClient(session, retry=RetryPolicy(max_attempts=1))
+    return HttpClient(session, retry=HttpRetryPolicy(max_attempts=1))
 
 
 def test_client_credentials_token_is_reused_until_it_nearly_expires() -> None:

@@ -9,14 +9,14 @@ import pytest
 
 from muxly_provider.http.retry import (
     Failure,
+    HttpRetryPolicy,
     RetryGaveUp,
-    RetryPolicy,
     call_with_retries,
     retry_after_seconds,
 )
 
 
-def _run(policy: RetryPolicy, outcomes: list[Failure | str]) -> tuple[str | RetryGaveUp, list[float]]:
+def _run(policy: HttpRetryPolicy, outcomes: list[Failure | str]) -> tuple[str | RetryGaveUp, list[float]]:
     waits: list[float] = []
     pending = list(outcomes)
     try:
@@ -26,7 +26,7 @@ def _run(policy: RetryPolicy, outcomes: list[Failure | str]) -> tuple[str | Retr
 
 
 def test_retry_after_is_honoured_then_backoff() -> None:
-    policy = RetryPolicy(max_attempts=4, initial_backoff_ms=100)
+    policy = HttpRetryPolicy(max_attempts=4, initial_backoff_ms=100)
     outcomes: list[Failure | str] = [
         Failure.from_status(429, "busy", {"Retry-After": "7"}),
         Failure.from_status(502, "bad gateway", {"Retry-After": "9"}),  # not a Retry-After status
@@ -38,9 +38,9 @@ def test_retry_after_is_honoured_then_backoff() -> None:
 
 def test_a_long_retry_after_fails_or_is_capped_per_policy() -> None:
     busy = Failure.from_status(503, "busy", {"Retry-After": "3600"})
-    gave_up, waits = _run(RetryPolicy(max_attempts=3), [busy, "ok"])
+    gave_up, waits = _run(HttpRetryPolicy(max_attempts=3), [busy, "ok"])
     assert isinstance(gave_up, RetryGaveUp) and gave_up.reason == "retry_after" and waits == []
-    capped = RetryPolicy(max_attempts=3, max_retry_after_seconds=60, cap_retry_after=True)
+    capped = HttpRetryPolicy(max_attempts=3, max_retry_after_seconds=60, cap_retry_after=True)
     assert _run(capped, [busy, "ok"]) == ("ok", [60.0])
 
 
@@ -53,7 +53,7 @@ def test_a_long_retry_after_fails_or_is_capped_per_policy() -> None:
     ],
 )
 def test_gives_up(failure: Failure, reason: str, attempts: int) -> None:
-    gave_up, _ = _run(RetryPolicy(max_attempts=3), [failure] * 3)
+    gave_up, _ = _run(HttpRetryPolicy(max_attempts=3), [failure] * 3)
     assert isinstance(gave_up, RetryGaveUp)
     assert (gave_up.reason, gave_up.attempts, gave_up.failure) == (reason, attempts, failure)
 
