@@ -49,7 +49,7 @@ from datetime import UTC, datetime, timedelta
 
 from airflow.sdk import DAG, Asset, CronTriggerTimetable
 
-from muxly_provider.operators.retry import MuxlyRetryPolicy
+from muxly_provider.operators.retry import MuxlyTaskRetryPolicy
 from muxly_provider.operators.staged import MuxlyCleanupOperator, MuxlyDeliverOperator, MuxlyExtractOperator
 
 '''
@@ -64,7 +64,7 @@ with DAG(
     tags={tags!r},
     doc_md={doc_md!r},
     default_args={{"owner": "muxly", "retries": 3, "retry_delay": timedelta(seconds=30),
-                  "max_retry_delay": timedelta(minutes=30), "retry_policy": MuxlyRetryPolicy("exponential"),
+                  "max_retry_delay": timedelta(minutes=30), "retry_policy": MuxlyTaskRetryPolicy("exponential"),
                   "execution_timeout": timedelta(seconds=300)}},
     max_active_runs=1,
 ) as dag_{index}:

@@ -18,16 +18,17 @@ MAX_RETRY_DELAY = timedelta(minutes=30)
 def retry_arguments(spec: JobDagSpec) -> dict[str, Any]:
     """Task retry arguments from the job's ``max_retries``, ``backoff_strategy`` and ``timeout_seconds``.
 
-    The delays come from :class:`~muxly_provider.operators.retry.MuxlyRetryPolicy` (``fixed`` 30 s, ``linear``
-    30 s x try, ``exponential`` 30 s x 2^(try-1), each at most 30 min); configuration errors are not retried.
+    The delays come from :class:`~muxly_provider.operators.retry.MuxlyTaskRetryPolicy` (``fixed`` 30 s,
+    ``linear`` 30 s x try, ``exponential`` 30 s x 2^(try-1), each at most 30 min); configuration errors
+    are not retried.
     """
-    from muxly_provider.operators.retry import MuxlyRetryPolicy
+    from muxly_provider.operators.retry import MuxlyTaskRetryPolicy
 
     return {
         "retries": spec.max_retries,
         "retry_delay": RETRY_DELAY,
         "max_retry_delay": MAX_RETRY_DELAY,
-        "retry_policy": MuxlyRetryPolicy(spec.backoff_strategy, RETRY_DELAY, MAX_RETRY_DELAY),
+        "retry_policy": MuxlyTaskRetryPolicy(spec.backoff_strategy, RETRY_DELAY, MAX_RETRY_DELAY),
         "execution_timeout": timedelta(seconds=spec.timeout_seconds),
     }
 
@@ -97,7 +98,8 @@ def _run_tasks(spec: JobDagSpec) -> tuple[Any, list[Any]]:
     every task before it succeeded, so a failed run keeps its staged shares for retries). Disabled
     destinations get no task.
 
-    Returns the first task and the tasks whose outcome is the run's (the run condition and notifications go around them).
+    Returns the first task and the tasks whose outcome is the run's (the run condition and the notifications
+    go around them).
     """
     from muxly_provider.operators.job import MuxlyJobOperator
     from muxly_provider.operators.staged import (

@@ -29,7 +29,7 @@ NOT_RETRYABLE = (
 )
 
 
-class MuxlyRetryPolicy(RetryPolicy):
+class MuxlyTaskRetryPolicy(RetryPolicy):
     """Retry delays from a job's ``backoff_strategy``.
 
     :param strategy: ``fixed``, ``linear`` or ``exponential``
@@ -79,7 +79,7 @@ class MuxlyRetryPolicy(RetryPolicy):
         }
 
     @classmethod
-    def deserialize(cls, data: dict[str, Any]) -> MuxlyRetryPolicy:
+    def deserialize(cls, data: dict[str, Any]) -> MuxlyTaskRetryPolicy:
         """Rebuild a policy written by :meth:`serialize`."""
         return cls(
             str(data["strategy"]),

@@ -8,7 +8,7 @@ import pytest
 from airflow.sdk.definitions.retry_policy import RetryAction
 
 from muxly_provider.exceptions import MuxlyConfigError, MuxlyConnectorError
-from muxly_provider.operators.retry import MuxlyRetryPolicy
+from muxly_provider.operators.retry import MuxlyTaskRetryPolicy
 
 
 @pytest.mark.parametrize(
@@ -16,7 +16,7 @@ from muxly_provider.operators.retry import MuxlyRetryPolicy
     [("fixed", [30, 30, 30, 30]), ("linear", [30, 60, 90, 120]), ("exponential", [30, 60, 120, 240])],
 )
 def test_delays(strategy: str, delays: list[int]) -> None:
-    policy = MuxlyRetryPolicy(strategy)
+    policy = MuxlyTaskRetryPolicy(strategy)
     assert [policy.delay(t).total_seconds() for t in (1, 2, 3, 4)] == delays
     decision = policy.evaluate(MuxlyConnectorError("down"), 2, 5)
     assert decision.action is RetryAction.RETRY
@@ -24,25 +24,27 @@ def test_delays(strategy: str, delays: list[int]) -> None:
 
 
 def test_delays_are_capped_and_serializable() -> None:
-    policy = MuxlyRetryPolicy("exponential", timedelta(seconds=10), timedelta(minutes=1))
+    policy = MuxlyTaskRetryPolicy("exponential", timedelta(seconds=10), timedelta(minutes=1))
     assert policy.delay(50) == timedelta(minutes=1)
-    assert MuxlyRetryPolicy.deserialize(policy.serialize()).delay(3) == policy.delay(3)
+    assert MuxlyTaskRetryPolicy.deserialize(policy.serialize()).delay(3) == policy.delay(3)
 
 
 def test_configuration_errors_fail_at_once() -> None:
     error = MuxlyConfigError("connectors", "c1", "auth_settings.params.token", "a string")
-    assert MuxlyRetryPolicy("fixed").evaluate(error, 1, 3).action is RetryAction.FAIL
+    assert MuxlyTaskRetryPolicy("fixed").evaluate(error, 1, 3).action is RetryAction.FAIL
 
 
 def test_a_database_setting_that_cannot_work_fails_at_once() -> None:
     from muxly_provider.exceptions import MuxlyDatabaseError, MuxlyDatabaseSettingError
 
     error = MuxlyDatabaseSettingError("Airflow runs on postgresql (...): set [muxly] sql_alchemy_conn")
-    decision = MuxlyRetryPolicy("fixed").evaluate(error, 1, 3)
+    decision = MuxlyTaskRetryPolicy("fixed").evaluate(error, 1, 3)
     assert decision.action is RetryAction.FAIL
     assert "fix the setting" in (decision.reason or "")
     # An outage of Muxly's database is retried.
-    assert MuxlyRetryPolicy("fixed").evaluate(MuxlyDatabaseError("down"), 1, 3).action is RetryAction.RETRY
+    assert (
+        MuxlyTaskRetryPolicy("fixed").evaluate(MuxlyDatabaseError("down"), 1, 3).action is RetryAction.RETRY
+    )
 
 
 def test_a_task_fails_with_the_setting_message(tmp_path: object, monkeypatch: pytest.MonkeyPatch) -> None:
