@@ -90,7 +90,7 @@ class ImportPlan:
         return "\n".join(lines)
 
 
-def _parse_json_columns(table: str, row: Mapping[str, Any]) -> Row:
+def parse_json_columns(table: str, row: Mapping[str, Any]) -> Row:
     """``row`` with its JSON columns parsed (text that is not JSON is kept, for validation to report)."""
     parsed = dict(row)
     for column in JSON_COLUMNS.get(table, ()):
@@ -104,11 +104,12 @@ def _parse_json_columns(table: str, row: Mapping[str, Any]) -> Row:
     return parsed
 
 
-def _stored_rows(engine: Engine) -> dict[str, dict[str, Row]]:
+def stored_rows(engine: Engine) -> dict[str, dict[str, Row]]:
+    """The configuration rows in the database by table and row id (JSON columns parsed, no timestamps)."""
     snapshot = load_snapshot(engine)
     return {
         table: {
-            str(row_id_of(table, row)): _parse_json_columns(
+            str(row_id_of(table, row)): parse_json_columns(
                 table, {k: v for k, v in row.items() if k not in IGNORED_COLUMNS}
             )
             for row in snapshot.rows(table)
@@ -125,7 +126,7 @@ def export_config(engine: Engine, include_secrets: bool = False) -> dict[str, An
     :raises MuxlySecretError: with ``include_secrets`` when a secret cannot be decrypted
     """
     data: dict[str, Any] = {"version": FORMAT_VERSION}
-    for table, rows in _stored_rows(engine).items():
+    for table, rows in stored_rows(engine).items():
         convert = decrypt_row_secrets if include_secrets else redact_row_secrets
         data[table] = [convert(table, row) for row in rows.values()]
     return data
@@ -138,7 +139,12 @@ def dump_yaml(data: Mapping[str, Any]) -> str:
     return str(yaml.safe_dump(dict(data), sort_keys=False, allow_unicode=True, default_flow_style=False))
 
 
-def _file_rows(data: Mapping[str, Any], errors: list[MuxlyConfigError]) -> dict[str, list[Row]]:
+def file_rows(data: Mapping[str, Any], errors: list[MuxlyConfigError]) -> dict[str, list[Row]]:
+    """The rows of an exported file by table, JSON columns parsed; errors of its shape go to ``errors``.
+
+    :param data: the parsed YAML or JSON of a file written by :func:`export_config`
+    :param errors: where errors about the file itself (version, unknown table, rows not mappings) go
+    """
     if not isinstance(data, Mapping):
         errors.append(MuxlyConfigError(FILE, None, "(root)", "a mapping of table names to lists of rows"))
         return {}
@@ -157,11 +163,11 @@ def _file_rows(data: Mapping[str, Any], errors: list[MuxlyConfigError]) -> dict[
         if not isinstance(rows, list) or not all(isinstance(row, Mapping) for row in rows):
             errors.append(MuxlyConfigError(FILE, None, key, "a list of rows (mappings of column to value)"))
             continue
-        tables[key] = [_parse_json_columns(key, row) for row in rows]
+        tables[key] = [parse_json_columns(key, row) for row in rows]
     return tables
 
 
-def _references(table: str, spec: Any) -> Iterator[tuple[str, str, str]]:
+def row_references(table: str, spec: Any) -> Iterator[tuple[str, str, str]]:
     """``(field, referenced table, id)`` for each reference of a validated row."""
     simple = {
         "rule_transformations": (("rule_id", "routing_rules"),),
@@ -244,7 +250,7 @@ def _prepare(
             incoming[table][key] = row
     known = {table: set(stored[table]) | set(incoming[table]) for table in CONFIG_TABLES}
     for table, key, spec in specs:
-        for field_name, target, target_id in _references(table, spec):
+        for field_name, target, target_id in row_references(table, spec):
             if target_id not in known[target]:
                 errors.append(
                     MuxlyConfigError(
@@ -293,7 +299,7 @@ def _plan(incoming: dict[str, dict[str, Row]], stored: dict[str, dict[str, Row]]
     return plan
 
 
-def _db_values(table: str, row: Row) -> Row:
+def db_values(table: str, row: Row) -> Row:
     """``row`` as column values: secrets encrypted, JSON columns and conditions as JSON text."""
     values = encrypt_row_secrets(table, copy.deepcopy(row))
     for column in JSON_COLUMNS.get(table, ()):
@@ -319,8 +325,8 @@ def import_config(engine: Engine, data: Mapping[str, Any], dry_run: bool = False
     :raises MuxlySecretError: when secrets must be encrypted and ``[core] fernet_key`` is not set
     """
     errors: list[MuxlyConfigError] = []
-    tables = _file_rows(data, errors)
-    stored = _stored_rows(engine)
+    tables = file_rows(data, errors)
+    stored = stored_rows(engine)
     incoming = _prepare(tables, stored, errors)
     if errors:
         raise MuxlyConfigErrors(errors)
@@ -333,7 +339,7 @@ def import_config(engine: Engine, data: Mapping[str, Any], dry_run: bool = False
         if change.action == "unchanged":
             continue
         table = metadata.tables[change.table]
-        values = _db_values(change.table, incoming[change.table][change.row_id])
+        values = db_values(change.table, incoming[change.table][change.row_id])
         if change.action == "create":
             statements.append(table.insert().values(**values))
         else:

@@ -190,15 +190,15 @@ def _forbidden(
 def _check_credentials(principal: Principal, data: Any) -> None:
     """``403`` for an inline credential the file introduces or changes, unless the caller may store one."""
     from muxly_provider.config.validation import IGNORED_COLUMNS, row_id_of
-    from muxly_provider.config_io import _file_rows, _stored_rows
+    from muxly_provider.config_io import file_rows, stored_rows
     from muxly_provider.crypto import keep_stored_secrets
     from muxly_provider.db.engine import get_engine
     from muxly_provider.security.credentials import PERMISSION, credential_problems
 
     if principal.can(*PERMISSION):
         return
-    tables = _file_rows(data, [])
-    stored = _stored_rows(get_engine())
+    tables = file_rows(data, [])
+    stored = stored_rows(get_engine())
     for table, rows in tables.items():
         for raw in rows:
             row = {k: v for k, v in raw.items() if k not in IGNORED_COLUMNS}

@@ -4,7 +4,7 @@ Every write: fills a missing id, refuses a taken one (``409``), keeps stored sec
 (and refuses ``"***"`` where nothing is stored, where a host the secret goes to changed, and any ciphertext
 that is not the stored value: :func:`muxly_provider.crypto.keep_stored_secrets`), validates the row with
 :func:`muxly_provider.config.validation.row_errors` and its references to other rows (``422`` naming the field),
-then stores it with secrets encrypted (the import's :func:`muxly_provider.config_io._db_values`). Reads parse
+then stores it with secrets encrypted (the import's :func:`muxly_provider.config_io.db_values`). Reads parse
 the JSON columns and replace every secret with ``"***"``. A write of a row the DAG factory reads asks Airflow to
 re-parse the affected DAG files once the request's transaction committed
 (:func:`muxly_provider.dag_factory.reparse.note_write`).
@@ -23,7 +23,7 @@ from muxly_provider.api.errors import MuxlyHTTPError
 from muxly_provider.api.v1.common import config_errors_answer, invalid, not_found
 from muxly_provider.auth.permissions import Principal
 from muxly_provider.config.validation import IGNORED_COLUMNS, primary_key, row_errors
-from muxly_provider.config_io import _db_values, _parse_json_columns, _references
+from muxly_provider.config_io import db_values, parse_json_columns, row_references
 from muxly_provider.crypto import keep_stored_secrets, path_text, redact_row_secrets
 from muxly_provider.dag_factory.reparse import note_write
 from muxly_provider.db.models import metadata
@@ -47,7 +47,7 @@ def load_row(session: Session, name: str, key: str | Mapping[str, Any]) -> Row |
     table = table_of(name)
     where = key if isinstance(key, Mapping) else {primary_key(name)[0]: key}
     found = session.execute(select(table).where(_where_key(table, name, where))).mappings().first()
-    return None if found is None else _parse_json_columns(name, dict(found))
+    return None if found is None else parse_json_columns(name, dict(found))
 
 
 def public(name: str, row: Mapping[str, Any]) -> Row:
@@ -73,7 +73,7 @@ def list_rows(
     direction = desc if order == "desc" else asc
     keys = [direction(table.c[sort]), *(asc(table.c[c]) for c in primary_key(name) if c != sort)]
     rows = session.execute(select(table).where(where).order_by(*keys).limit(limit).offset(offset)).mappings()
-    return [_parse_json_columns(name, dict(row)) for row in rows], total
+    return [parse_json_columns(name, dict(row)) for row in rows], total
 
 
 def check_row(
@@ -101,7 +101,7 @@ def check_row(
     problems = [
         MuxlyConfigError(name, row_id, exc.field or "", exc.reason) for exc in template_problems(name, row)
     ]
-    for field, target, target_id in _references(name, spec):
+    for field, target, target_id in row_references(name, spec):
         if load_row(session, target, target_id) is None:
             problems.append(
                 MuxlyConfigError(name, row_id, field, f"the id of a row of {target} (got {target_id!r})")
@@ -138,14 +138,14 @@ def check_confinement(name: str, row: Row, stored: Row | None, principal: Princi
 
 def insert_row(session: Session, name: str, row: Row) -> None:
     """Insert a validated row (secrets encrypted, JSON columns as text)."""
-    session.execute(table_of(name).insert().values(**_db_values(name, row)))
+    session.execute(table_of(name).insert().values(**db_values(name, row)))
     note_write(session, name, "/".join(str(row.get(c)) for c in primary_key(name)))
 
 
 def update_row(session: Session, name: str, row: Row) -> None:
     """Update a validated row by its primary key (secrets encrypted, ``updated_at`` set)."""
     table = table_of(name)
-    values = _db_values(name, row)
+    values = db_values(name, row)
     if "updated_at" in table.c:
         values["updated_at"] = func.current_timestamp()
     session.execute(table.update().where(_where_key(table, name, row)).values(**values))

@@ -118,14 +118,14 @@ def list_jobs_page(
     session: Session, filters: JobFilters, *, sort: str, order: str, limit: int, offset: int
 ) -> tuple[list[dict[str, Any]], int]:
     """One page of jobs (JSON columns parsed, ``last_*`` keys of :func:`jobs_page_query`) and the total."""
-    from muxly_provider.config_io import _parse_json_columns
+    from muxly_provider.config_io import parse_json_columns
 
     dialect = session.get_bind().dialect.name
     page, count = jobs_page_query(dialect, filters, sort=sort, order=order, limit=limit, offset=offset)
     rows = [dict(r) for r in session.execute(page).mappings()]
     # Past the last page the window had no row to count on: count apart.
     total = int(rows[0]["total_rows"]) if rows else int(session.execute(count).scalar_one())
-    return [_parse_json_columns(JOBS.name, r) for r in rows], total
+    return [parse_json_columns(JOBS.name, r) for r in rows], total
 
 
 def _as_utc(value: datetime | None) -> datetime | None:
