@@ -20,8 +20,8 @@ from muxly_provider.api.v1 import crud
 from muxly_provider.api.v1.connectors import ConnectorResponse
 from muxly_provider.api.v1.destinations import DestinationResponse
 from muxly_provider.api.v1.jobs import JobResponse
-from muxly_provider.api.v1.routes import RouteResponse, _route_dict
-from muxly_provider.api.v1.rules import RuleResponse, _rule_dict
+from muxly_provider.api.v1.routes import RouteResponse, route_dict
+from muxly_provider.api.v1.rules import RuleResponse, rule_dict
 from muxly_provider.auth.dependencies import DbSession, require
 from muxly_provider.auth.permissions import Principal
 from muxly_provider.db.models import Route
@@ -77,13 +77,13 @@ def _flow_route(session: Session, route_id: str) -> dict[str, Any] | None:
     stored = crud.load_row(session, "routes", route_id)
     if stored is None:
         return None
-    route = _route_dict(session, crud.public("routes", stored))
+    route = route_dict(session, crud.public("routes", stored))
     rules = []
     for link in route["rules"]:
         rule_row = crud.load_row(session, "routing_rules", str(link["rule_id"]))
         if rule_row is None:
             continue
-        rule = _rule_dict(session, crud.public("routing_rules", rule_row))
+        rule = rule_dict(session, crud.public("routing_rules", rule_row))
         destinations = [
             d for i in rule["destination_ids"] if (d := _destination(session, str(i))) is not None
         ]
@@ -105,9 +105,9 @@ def get_job_flow(
     _: Annotated[Principal, require("jobs", "read")],
 ) -> dict[str, Any]:
     """The job, its connector and the routes its runs read, each rule with its steps and destinations."""
-    from muxly_provider.api.v1.jobs import KIND, TABLE, _shown
+    from muxly_provider.api.v1.jobs import KIND, TABLE, job_dict
 
-    job = _shown(crud.get(session, TABLE, KIND, job_id))
+    job = job_dict(crud.get(session, TABLE, KIND, job_id))
     connector = crud.get(session, "connectors", "connector", str(job["connector_id"]))
     routes = [r for i in _route_ids(session, job) if (r := _flow_route(session, i)) is not None]
     params: dict[str, Any] = job["action_params"] if isinstance(job.get("action_params"), dict) else {}

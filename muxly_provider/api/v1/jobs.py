@@ -126,7 +126,8 @@ class JobRunResponse(BaseModel):
     execution_id: str
 
 
-def _shown(row: dict[str, Any]) -> dict[str, Any]:
+def job_dict(row: dict[str, Any]) -> dict[str, Any]:
+    """A job as the API shows it: the row with the id of its DAG."""
     from muxly_provider.dag_factory.naming import dag_id_for
 
     return {**row, "dag_id": dag_id_for(str(row["id"]))}
@@ -187,7 +188,7 @@ def list_jobs(
     rows, total = list_jobs_page(session, filters, sort=sort, order=order, limit=limit, offset=offset)
     items = [
         {
-            **_shown(crud.public(TABLE, row)),
+            **job_dict(crud.public(TABLE, row)),
             "last_execution": last_execution(row),
             "next_run_at": next_run_at(row),
         }
@@ -202,14 +203,14 @@ def create_job(
 ) -> dict[str, Any]:
     row = crud.create(session, TABLE, KIND, body.model_dump())
     _check_dag(session, str(row["id"]))
-    return _shown(row)
+    return job_dict(row)
 
 
 @router.get("/{job_id}", response_model=JobResponse, summary="Get a job")
 def get_job(
     job_id: str, session: DbSession, _: Annotated[Principal, require("jobs", "read")]
 ) -> dict[str, Any]:
-    return _shown(crud.get(session, TABLE, KIND, job_id))
+    return job_dict(crud.get(session, TABLE, KIND, job_id))
 
 
 @router.patch("/{job_id}", response_model=JobResponse, summary="Change a job")
@@ -221,7 +222,7 @@ def update_job(
 ) -> dict[str, Any]:
     row = crud.update(session, TABLE, KIND, job_id, body.model_dump(exclude_unset=True))
     _check_dag(session, job_id)
-    return _shown(row)
+    return job_dict(row)
 
 
 @router.delete("/{job_id}", status_code=204, summary="Delete a job (its DAG disappears at the next parse)")
@@ -236,7 +237,7 @@ def _set_enabled(session: Session, job_id: str, enabled: bool) -> dict[str, Any]
     row = crud.update(session, TABLE, KIND, job_id, {"enabled": enabled})
     if enabled:
         _check_dag(session, job_id)
-    return _shown(row)
+    return job_dict(row)
 
 
 @router.post("/{job_id}/enable", response_model=JobResponse, summary="Enable a job (its DAG appears)")

@@ -67,7 +67,8 @@ class RouteResponse(Timestamps):
     rules: list[RouteRuleResponse]
 
 
-def _route_dict(session: Session, row: dict[str, Any]) -> dict[str, Any]:
+def route_dict(session: Session, row: dict[str, Any]) -> dict[str, Any]:
+    """A route as the API shows it (a :class:`RouteResponse`): the row with its rules in order."""
     links = session.execute(
         select(RouteRule.rule_id, RouteRule.sequence_order)
         .where(RouteRule.route_id == row["id"])
@@ -113,7 +114,7 @@ def list_routes(
         offset=offset,
     )
     return {
-        "items": [_route_dict(session, r) for r in rows],
+        "items": [route_dict(session, r) for r in rows],
         "total": total,
         "limit": limit,
         "offset": offset,
@@ -126,14 +127,14 @@ def create_route(
 ) -> dict[str, Any]:
     row = crud.create(session, TABLE, KIND, body.model_dump(exclude={"rules"}))
     _replace_rules(session, str(row["id"]), body.rules)
-    return _route_dict(session, row)
+    return route_dict(session, row)
 
 
 @router.get("/{route_id}", response_model=RouteResponse, summary="Get a route")
 def get_route(
     route_id: str, session: DbSession, _: Annotated[Principal, require("routes", "read")]
 ) -> dict[str, Any]:
-    return _route_dict(session, crud.get(session, TABLE, KIND, route_id))
+    return route_dict(session, crud.get(session, TABLE, KIND, route_id))
 
 
 @router.patch("/{route_id}", response_model=RouteResponse, summary="Change a route")
@@ -145,7 +146,7 @@ def update_route(
 ) -> dict[str, Any]:
     row = crud.update(session, TABLE, KIND, route_id, body.model_dump(exclude_unset=True, exclude={"rules"}))
     _replace_rules(session, route_id, body.rules)
-    return _route_dict(session, row)
+    return route_dict(session, row)
 
 
 @router.delete("/{route_id}", status_code=204, summary="Delete a route")

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from muxly_provider.api.v1 import crud
 from muxly_provider.api.v1.common import Id, StrictRequest, invalid
-from muxly_provider.api.v1.rules import Records, TransformationRequest, _rule_dict
+from muxly_provider.api.v1.rules import Records, TransformationRequest, rule_dict
 from muxly_provider.auth.dependencies import DbSession, require
 from muxly_provider.auth.permissions import Principal
 
@@ -158,7 +158,7 @@ def _compile_all(session: Session, body: RulesTestRequest) -> list[_Compiled]:
         stored = crud.load_row(session, "routing_rules", rule_id)
         if stored is None:
             raise invalid(f"rule_ids[{index}]", f"the id of a rule (got {rule_id!r})")
-        rule = _rule_dict(session, stored)  # steps as GET shows them: secrets stay "***", as in /{id}/test
+        rule = rule_dict(session, stored)  # steps as GET shows them: secrets stay "***", as in /{id}/test
         compiled = _Compiled(
             rule_id, str(rule["name"]), "stored", rule["condition"], _steps(rule["transformations"], rule_id)
         )

@@ -126,7 +126,8 @@ class ConditionTestResponse(BaseModel):
     matched: int
 
 
-def _rule_dict(session: Session, row: dict[str, Any]) -> dict[str, Any]:
+def rule_dict(session: Session, row: dict[str, Any]) -> dict[str, Any]:
+    """A rule as the API shows it (a :class:`RuleResponse`): the row with its steps and destinations."""
     rule_id = str(row["id"])
     steps = session.scalars(
         select(RuleTransformation.id)
@@ -217,7 +218,7 @@ def list_rules(
     rows, total = crud.list_rows(
         session, TABLE, filters={"enabled": enabled}, sort=sort, order=order, limit=limit, offset=offset
     )
-    return {"items": [_rule_dict(session, r) for r in rows], "total": total, "limit": limit, "offset": offset}
+    return {"items": [rule_dict(session, r) for r in rows], "total": total, "limit": limit, "offset": offset}
 
 
 @router.post("", response_model=RuleResponse, status_code=201, summary="Create a rule")
@@ -226,14 +227,14 @@ def create_rule(
 ) -> dict[str, Any]:
     row = crud.create(session, TABLE, KIND, body.model_dump(exclude={"transformations", "destination_ids"}))
     _replace_children(session, str(row["id"]), body.transformations, body.destination_ids)
-    return _rule_dict(session, row)
+    return rule_dict(session, row)
 
 
 @router.get("/{rule_id}", response_model=RuleResponse, summary="Get a rule")
 def get_rule(
     rule_id: str, session: DbSession, _: Annotated[Principal, require("rules", "read")]
 ) -> dict[str, Any]:
-    return _rule_dict(session, crud.get(session, TABLE, KIND, rule_id))
+    return rule_dict(session, crud.get(session, TABLE, KIND, rule_id))
 
 
 @router.patch("/{rule_id}", response_model=RuleResponse, summary="Change a rule")
@@ -246,7 +247,7 @@ def update_rule(
     changes = body.model_dump(exclude_unset=True, exclude={"transformations", "destination_ids"})
     row = crud.update(session, TABLE, KIND, rule_id, changes)
     _replace_children(session, rule_id, body.transformations, body.destination_ids)
-    return _rule_dict(session, row)
+    return rule_dict(session, row)
 
 
 @router.delete("/{rule_id}", status_code=204, summary="Delete a rule (with its steps and links)")
@@ -283,7 +284,7 @@ def run_rule_test(
     from muxly_provider.exceptions import MuxlyError
     from muxly_provider.routing import Router, RouteSpec, RuleSpec, TransformationSpec
 
-    rule = _rule_dict(session, crud.get(session, TABLE, KIND, rule_id))
+    rule = rule_dict(session, crud.get(session, TABLE, KIND, rule_id))
     steps = tuple(
         TransformationSpec(
             id=t["id"],
