@@ -11,7 +11,7 @@ import json
 import sys
 from typing import Any
 
-from muxly_provider.cli.jobs_command import _print_table
+from muxly_provider.cli.output import print_table
 
 
 def _filters(args: argparse.Namespace, replayed: bool | None) -> Any:
@@ -37,7 +37,7 @@ def list_dead_letters(args: argparse.Namespace) -> None:
     if args.output_format == "json":
         print(json.dumps({"items": rows, "total": total}, indent=2, default=str))
         return
-    _print_table(
+    print_table(
         ("id", "dag_id", "run_id", "destination_id", "batch", "records", "created_at", "replayed", "error"),
         [
             (
@@ -102,7 +102,7 @@ def replay_dead_letters(args: argparse.Namespace) -> None:
     if args.output_format == "json":
         print(json.dumps([r.__dict__ for r in results], indent=2))
     else:
-        _print_table(
+        print_table(
             ("id", "status", "destination_id", "delivered", "error"),
             [(r.id, r.status, str(r.destination_id or ""), str(r.delivered), r.error or "") for r in results],
         )

@@ -12,7 +12,7 @@ def reconcile_executions(args: argparse.Namespace) -> None:
 
     Exits 1 with a message naming ``--since`` when it is not an ISO date-time.
     """
-    from muxly_provider.cli.jobs_command import _print_table
+    from muxly_provider.cli.output import print_table
     from muxly_provider.db.engine import get_engine
     from muxly_provider.executions.reconcile import airflow_runs, parse_since, reconcile
 
@@ -45,7 +45,7 @@ def reconcile_executions(args: argparse.Namespace) -> None:
         )
         return
     if changes:
-        _print_table(
+        print_table(
             ("action", "job_id", "run_id", "status", "end_time", "reason"),
             [
                 (

@@ -5,16 +5,9 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Sequence
 from typing import Any
 
-
-def _print_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
-    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
-    print("  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)))
-    print("  ".join("-" * w for w in widths))
-    for row in rows:
-        print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)))
+from muxly_provider.cli.output import print_table
 
 
 def list_jobs(args: argparse.Namespace) -> None:
@@ -41,7 +34,7 @@ def list_jobs(args: argparse.Namespace) -> None:
     if args.output_format == "json":
         print(json.dumps(rows, indent=2))
         return
-    _print_table(
+    print_table(
         ("id", "dag_id", "name", "type", "schedule", "enabled", "valid"),
         [
             (
@@ -72,7 +65,7 @@ def validate_jobs(args: argparse.Namespace) -> None:
     if args.output_format == "json":
         print(json.dumps([p.__dict__ for p in problems], indent=2))
     elif problems:
-        _print_table(
+        print_table(
             ("job_id", "dag_id", "field", "reason"),
             [(p.job_id, p.dag_id, p.field, p.reason) for p in problems],
         )
@@ -124,7 +117,7 @@ def job_history(args: argparse.Namespace) -> None:
     if args.output_format == "json":
         print(json.dumps(rows, indent=2, default=str))
         return
-    _print_table(
+    print_table(
         ("job_id", "status", "attempt", "triggered_by", "start_time", "end_time", "records_in", "run_id"),
         [
             (

@@ -69,9 +69,9 @@ def list_users(args: argparse.Namespace) -> None:
     if args.output_format == "json":
         print(json.dumps(rows, indent=2))
         return
-    from muxly_provider.cli.jobs_command import _print_table
+    from muxly_provider.cli.output import print_table
 
-    _print_table(
+    print_table(
         ("username", "email", "provider", "active", "roles", "id"),
         [
             (
