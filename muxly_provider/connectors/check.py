@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
 
 from sqlalchemy import Engine
 
@@ -31,7 +30,7 @@ class CheckResult:
 
 
 _DRIVER_MESSAGE = re.compile(r"(?P<head>.*?cannot connect: )(?P<kind>\w+): (?P<text>.*)", re.DOTALL)
-_DRIVER_REASONS: tuple[tuple[tuple[str, ...], str], ...] = (
+DRIVER_REASONS: tuple[tuple[tuple[str, ...], str], ...] = (
     (("connection refused",), "connection refused"),
     (("timed out", "timeout expired", "timeout"), "timed out"),
     (("password authentication failed", "access denied", "authentication failed"), "authentication failed"),
@@ -47,6 +46,8 @@ _DRIVER_REASONS: tuple[tuple[tuple[str, ...], str], ...] = (
     (("does not exist", "unknown database"), "database does not exist"),
     (("no route to host", "network is unreachable"), "host unreachable"),
 )
+"""Words of a database driver's error -> the short reason shown instead of its text (which may quote the
+server); the API's destination checks use them too."""
 _MAX_MESSAGE = 300
 
 
@@ -59,7 +60,7 @@ def safe_test_message(message: str) -> str:
     if match is not None:
         text = match["text"].lower()
         reason = next(
-            (short for needles, short in _DRIVER_REASONS if any(n in text for n in needles)),
+            (short for needles, short in DRIVER_REASONS if any(n in text for n in needles)),
             f"the server did not complete the handshake ({match['kind']})",
         )
         message = match["head"] + reason
@@ -73,19 +74,15 @@ def load_connector_context(connector_id: str, engine: Engine | None = None) -> C
     :raises MuxlyConfigError: when the row is missing or invalid
     """
     from muxly_provider.config.validation import validate_row
-    from muxly_provider.crypto import decrypt_row_secrets
     from muxly_provider.db.snapshot import load_snapshot
-    from muxly_provider.runtime.loading import _check_connections, _json
+    from muxly_provider.runtime.loading import check_connections, decrypted_row
 
     row = load_snapshot(engine).by_id("connectors").get(connector_id)
     if row is None:
         raise MuxlyConfigError("connectors", connector_id, "id", "an existing connector")
     validate_row("connectors", row)
-    _check_connections("connectors", row)  # [muxly] allowed_conn_ids, as for a run
-    parsed: dict[str, Any] = dict(row)
-    for column in ("auth_settings", "connection_settings"):
-        parsed[column] = _json(parsed.get(column))
-    parsed = decrypt_row_secrets("connectors", parsed)
+    check_connections("connectors", row)  # [muxly] allowed_conn_ids, as for a run
+    parsed = decrypted_row("connectors", dict(row))
     return ConnectorContext(
         id=str(parsed["id"]),
         name=str(parsed["name"]),

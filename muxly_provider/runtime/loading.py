@@ -154,7 +154,7 @@ def _with_connector_inputs(action: str, params: Mapping[str, Any]) -> dict[str, 
     return {**params, "data_spec": spec}
 
 
-def _check_connections(table: str, row: Mapping[str, Any]) -> None:
+def check_connections(table: str, row: Mapping[str, Any]) -> None:
     """Refuse a row naming an Airflow connection ``[muxly] allowed_conn_ids`` does not allow (a row written
     straight into the tables, or stored before the setting changed).
 
@@ -194,7 +194,7 @@ def load_job_runtime(job_id: str, engine: Engine | None = None) -> JobRuntime:
         raise MuxlyConfigError("scheduler_jobs", job_id, "connector_id", "an existing connector")
     connector = decrypted_row("connectors", connector_row)
     validate_row("connectors", connector)  # validators see the real URLs, not their ciphertext
-    _check_connections("connectors", connector)
+    check_connections("connectors", connector)
     action = str(job["action_type"])
     params = _with_connector_inputs(action, decrypted_row("scheduler_jobs", job)["action_params"] or {})
     routes = snapshot.by_id("routes")
@@ -232,7 +232,7 @@ def load_job_runtime(job_id: str, engine: Engine | None = None) -> JobRuntime:
             continue
         dest = decrypted_row("destinations", row)
         validate_row("destinations", dest)
-        _check_connections("destinations", dest)
+        check_connections("destinations", dest)
         secrets.extend(secret_values("destinations", dest))
         destinations[dest_id] = DestinationContext(
             id=dest_id,
@@ -278,7 +278,7 @@ def connector_context(connector_id: str, engine: Engine | None = None) -> Connec
         raise MuxlyConfigError("connectors", connector_id, "id", "an existing connector")
     connector = decrypted_row("connectors", row)
     validate_row("connectors", connector)
-    _check_connections("connectors", connector)
+    check_connections("connectors", connector)
     # A join lookup's or a run condition's connector: its secrets are masked like the job's own.
     mask_in_task_logs(secret_values("connectors", connector))
     return _connector_context(connector)

@@ -40,10 +40,10 @@ class ProbeFailed(Exception):
 
 def _reason(exc: BaseException) -> str:
     """A short reason for a library error, never its text (which may quote what the server sent)."""
-    from muxly_provider.connectors.check import _DRIVER_REASONS
+    from muxly_provider.connectors.check import DRIVER_REASONS
 
     text = f"{exc}".lower()
-    for needles, short in _DRIVER_REASONS:
+    for needles, short in DRIVER_REASONS:
         if any(needle in text for needle in needles):
             return short
     if isinstance(exc, TimeoutError | socket.timeout):
