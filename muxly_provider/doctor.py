@@ -48,7 +48,6 @@ import socket
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 OK = "ok"
@@ -283,12 +282,13 @@ class _Doctor:
 
         from muxly_provider import settings
         from muxly_provider.db.engine import get_engine
+        from muxly_provider.db.migrate import sqlite_path
 
         if self.url is None:
             self.add("database_reachable", SKIPPED, "no usable Muxly database URL")
             return
         timeout = settings.db_connect_timeout()
-        path = migrate_sqlite_path(self.url)
+        path = sqlite_path(self.url)  # to tell a SQLite file that does not exist yet
         if path is not None and not path.exists():
             self.add(
                 "database_reachable",
@@ -485,13 +485,6 @@ def _staging_probe(staging: Any) -> str:
         raise OSError(f"{path} did not read back what was written")
     path.unlink()
     return location
-
-
-def migrate_sqlite_path(url: str) -> Path | None:
-    """The file of a SQLite URL (``None``: a server or in memory), to tell a file that does not exist yet."""
-    from muxly_provider.db import migrate
-
-    return migrate._sqlite_path(url)
 
 
 def run_checks(write_fingerprint: bool = True) -> Report:

@@ -73,7 +73,8 @@ def masked_url(url: str) -> str:
     return make_url(url).render_as_string(hide_password=True)
 
 
-def _sqlite_path(url: str) -> Path | None:
+def sqlite_path(url: str) -> Path | None:
+    """The file of a SQLite URL (``None``: a server, in memory, or a ``file:`` URI)."""
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite" or not parsed.database or parsed.database == ":memory:":
         return None
@@ -94,7 +95,7 @@ def _connect(url: str) -> Iterator[Connection]:
 
 
 def _current_heads(url: str) -> tuple[str, ...]:
-    path = _sqlite_path(url)
+    path = sqlite_path(url)
     if path is not None and not path.exists():
         return ()  # do not create an empty SQLite file just to read its revision
     with _connect(url) as connection:
@@ -168,7 +169,7 @@ def upgrade(url: str | None = None, revision: str = "heads", sql: bool = False) 
     if revision in ("head", "heads") and is_up_to_date(url):
         log.info("Muxly's database %s is already at revision %s", where, head_revision())
         return
-    path = _sqlite_path(url)
+    path = sqlite_path(url)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
     try:

@@ -65,9 +65,9 @@ def listener_timeout() -> float:
     ``0`` never waits (every write is left to the background thread); a value that is not a number is the
     default (logged).
     """
-    from muxly_provider.settings import _conf_get
+    from muxly_provider.settings import SECTION, conf_get
 
-    raw = _conf_get(TIMEOUT_SETTING, str(DEFAULT_TIMEOUT_SECONDS)).strip()
+    raw = conf_get(SECTION, TIMEOUT_SETTING, str(DEFAULT_TIMEOUT_SECONDS)).strip()
     try:
         value = float(raw or DEFAULT_TIMEOUT_SECONDS)
     except ValueError:
