@@ -1,7 +1,7 @@
 """Configuration as code: export Muxly's configuration tables to YAML and import them back.
 
 Format (see ``docs/configuration-as-code.md``): a mapping with ``version: 1`` and one list of rows per table of
-:data:`muxly_provider.db.models.CONFIG_TABLES`; JSON columns are nested structures, timestamps are omitted.
+:data:`muxly_provider.db.snapshot.CONFIG_TABLES`; JSON columns are nested structures, timestamps are omitted.
 
 Import validates every row first (:func:`muxly_provider.config.validation.row_errors` plus references to rows
 of the file or of the database) and raises :class:`~muxly_provider.exceptions.MuxlyConfigErrors` with all the
@@ -32,8 +32,8 @@ from muxly_provider.crypto import (
     path_text,
     redact_row_secrets,
 )
-from muxly_provider.db.models import CONFIG_TABLES, metadata
-from muxly_provider.db.snapshot import load_snapshot
+from muxly_provider.db.models import metadata
+from muxly_provider.db.snapshot import CONFIG_TABLES, load_snapshot
 from muxly_provider.exceptions import MuxlyConfigError, MuxlyConfigErrors
 from muxly_provider.security import row_problems as confinement_problems
 from muxly_provider.templating import template_problems

@@ -15,8 +15,6 @@ from datetime import datetime
 from sqlalchemy import Boolean, DateTime, ForeignKey, Index, Integer, MetaData, Text, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from muxly_provider.db import snapshot as snapshot_tables
-
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",
@@ -302,10 +300,6 @@ class AuthSession(Base):
     expires_at: Mapped[datetime] = mapped_column(DateTime, nullable=False)
     created_at: Mapped[datetime] = _created()
     last_accessed_at: Mapped[datetime] = mapped_column(DateTime, nullable=False, server_default=_NOW)
-
-
-CONFIG_TABLES = snapshot_tables.CONFIG_TABLES
-"""Tables that hold configuration (exported and imported as code), parents before children."""
 
 
 class DeadLetter(Base):

@@ -26,8 +26,9 @@ CONFIG_TABLES: tuple[str, ...] = (
     "webhook_triggers",
     "settings",
 )
-"""Tables that hold configuration, parents before children (``models.CONFIG_TABLES`` is this tuple; it lives
-here so that the DAG factory does not import the ORM models at every parse)."""
+"""Tables that hold configuration (exported and imported as code), parents before children. It lives here, not
+in :mod:`muxly_provider.db.models`, so that the DAG factory does not import the ORM models at every parse and
+the models do not import this module (only :func:`load_snapshot` reads the models, when it runs)."""
 
 Row = dict[str, Any]
 

@@ -14,7 +14,8 @@ from sqlalchemy import Engine, func, select
 from muxly_provider import config_io
 from muxly_provider.cli import config_command
 from muxly_provider.crypto import is_encrypted
-from muxly_provider.db.models import CONFIG_TABLES, metadata
+from muxly_provider.db.models import metadata
+from muxly_provider.db.snapshot import CONFIG_TABLES
 from muxly_provider.exceptions import MuxlyConfigErrors
 
 TOKEN = "tok-very-secret-1"

@@ -27,8 +27,7 @@ from muxly_provider.api.v1.common import (
 from muxly_provider.api.v1.executions import ExecutionResponse, ExecutionSort, Status, list_executions_page
 from muxly_provider.auth.dependencies import DbSession, require
 from muxly_provider.auth.permissions import Principal
-from muxly_provider.db.models import CONFIG_TABLES
-from muxly_provider.db.snapshot import ConfigSnapshot
+from muxly_provider.db.snapshot import CONFIG_TABLES, ConfigSnapshot
 
 TABLE = "scheduler_jobs"
 KIND = "job"
