@@ -10,11 +10,11 @@ from muxly_provider.preview.job import (
     DEFAULT_LIMIT,
     MAX_RECORDS,
     PREVIEW_SECONDS,
-    SHOWN,
     MuxlyPreviewError,
     lookup_connector_ids,
     preview_job,
 )
+from muxly_provider.preview.results import SHOWN
 
 __all__ = [
     "DEFAULT_LIMIT",

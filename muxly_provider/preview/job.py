@@ -6,8 +6,9 @@ bound of ``POST /connectors/{id}/sample``, :func:`muxly_provider.api.v1.bounded.
 records it is given. The records go through the same :class:`~muxly_provider.routing.Router` a run builds from
 the same route specs (conditions, transformations, joins, defaults, error handling), with the run's
 classification of the output (disabled destinations skipped, transformation failures of a ``dead_letter``
-route sent to its dead-letter destination). Each destination's share is then rendered as it would write it
-(:mod:`muxly_provider.preview.render`).
+route sent to its dead-letter destination: :mod:`muxly_provider.preview.shares`). Each destination's share is
+then rendered as it would write it (:mod:`muxly_provider.preview.render`); the answer's shape is
+:mod:`muxly_provider.preview.results`.
 
 Differences from a run, on purpose:
 
@@ -27,14 +28,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from types import SimpleNamespace
 from typing import Any
 
-from muxly_provider.destinations.base import Record, RunInfo
-from muxly_provider.exceptions import MuxlyError, MuxlyTransformError
-from muxly_provider.routing.route_specs import RouteSpec
+from muxly_provider.destinations.base import RunInfo
+from muxly_provider.exceptions import MuxlyError
+from muxly_provider.preview.results import SHOWN, DestinationPreview, JobPreview
+from muxly_provider.preview.shares import Shares, route_records
 from muxly_provider.routing.transform_join import LookupLoader
 from muxly_provider.runtime.loading import JobRuntime
 
@@ -44,76 +45,12 @@ MAX_RECORDS = 100
 """The most records a preview reads from the connector or takes as a sample (as ``/connectors/{id}/sample``)."""
 PREVIEW_SECONDS = 20.0
 """The longest a preview reads (connector and join lookups); then it routes what it has, ``timed_out``."""
-SHOWN = 20
-"""Records and rendered items shown per destination; unmatched records, failures and dead letters shown."""
 LOOKUP_MAX_RECORDS = 10_000
 """Rows of a join's lookup connector a preview reads at most."""
-
-_FAILURES = "\x00preview-failures:"
-"""Prefix of the destination that collects a route's transformation failures during a preview."""
 
 
 class MuxlyPreviewError(MuxlyError):
     """The preview cannot run (bad sample records, a template of ``action_params`` that does not render)."""
-
-
-@dataclass
-class DestinationPreview:
-    """What one destination would receive."""
-
-    id: str
-    name: str
-    destination_type: str
-    enabled: bool
-    routed: int = 0
-    records: list[Record] = field(default_factory=list)
-    rendered_as: str = "record"
-    rendered: list[Any] = field(default_factory=list)
-    rendered_total: int = 0
-    target: str | None = None
-    error: str | None = None
-    dead_letter_destination_id: str | None = None
-
-
-@dataclass
-class FailurePreview:
-    """A record whose transformation failed, and what a run does with it (``mode`` of its route)."""
-
-    route_id: str
-    rule_id: str | None
-    transformation_id: str | None
-    error: str
-    record: Record | None
-    mode: str
-    dead_letter_destination_id: str | None = None
-
-
-@dataclass
-class JobPreview:
-    """The answer of :func:`preview_job` (:meth:`as_dict` is what the API and the CLI print)."""
-
-    job_id: str
-    action_type: str
-    source: str
-    records_in: int = 0
-    truncated: bool = False
-    timed_out: bool = False
-    unmatched: int = 0
-    unmatched_records: list[Record] = field(default_factory=list)
-    filtered: int = 0
-    matched_per_rule: dict[str, int] = field(default_factory=dict)
-    destinations: list[DestinationPreview] = field(default_factory=list)
-    failures: list[FailurePreview] = field(default_factory=list)
-    failures_total: int = 0
-    error: str | None = None
-    warnings: list[str] = field(default_factory=list)
-    duration_seconds: float = 0.0
-
-    def as_dict(self) -> dict[str, Any]:
-        """The preview as JSON-able data."""
-        from dataclasses import asdict
-
-        return asdict(self)
 
 
 def preview_run(job_id: str, connector_id: str, when: datetime) -> RunInfo:
@@ -192,108 +129,7 @@ def bounded_lookup_loader(deadline: float, warnings: list[str]) -> LookupLoader:
     return load
 
 
-def _capturing(route: RouteSpec) -> RouteSpec:
-    """``route`` whose transformation failures all go to a destination of the preview, with their error."""
-    handling = route.error_handling
-    limit = None if handling.mode == "fail" else handling.max_failed_records
-    captured = replace(
-        handling,
-        mode="dead_letter",
-        dead_letter_destination_id=_FAILURES + route.id,
-        max_failed_records=limit,
-    )
-    return replace(route, error_handling=captured)
-
-
-class _Shares:
-    """Each destination's share of the routed records, classified as :func:`route_and_stage` does."""
-
-    def __init__(self, runtime: JobRuntime, run: RunInfo, preview: JobPreview) -> None:
-        self.runtime, self.run, self.preview = runtime, run, preview
-        self.routes = {route.id: route for route in runtime.routes}
-        self.records: dict[str, list[Record]] = {}
-        self.skipped: dict[str, int] = {}
-        regular = set(runtime.export_destination_ids)
-        for route in runtime.routes:
-            regular.update(d for rule in route.rules for d in rule.destination_ids)
-            if route.error_handling.default_destination_id:
-                regular.add(route.error_handling.default_destination_id)
-        letters = {r.error_handling.dead_letter_destination_id for r in runtime.routes}
-        self.letter_only = {d for d in letters if d} - regular
-
-    def add(self, dest_id: str, records: list[Record]) -> None:
-        if dest_id in self.runtime.disabled_destinations:
-            self.skipped[dest_id] = self.skipped.get(dest_id, 0) + len(records)
-        else:
-            self.records.setdefault(dest_id, []).extend(records)
-
-    def add_routed(self, routed: Mapping[str, list[Record]]) -> None:
-        """Add one routing step's output; a failure of a ``fail`` route sets the preview's ``error``."""
-        from muxly_provider.destinations.dead_letter import complete_letter
-
-        for dest_id, records in routed.items():
-            if not dest_id.startswith(_FAILURES):
-                self.add(dest_id, records)
-                continue
-            route = self.routes[dest_id.removeprefix(_FAILURES)]
-            handling = route.error_handling
-            for letter in records:
-                target = handling.dead_letter_destination_id if handling.mode == "dead_letter" else None
-                self.preview.failures_total += 1
-                if len(self.preview.failures) < SHOWN:
-                    self.preview.failures.append(
-                        FailurePreview(
-                            route_id=route.id,
-                            rule_id=letter.get("rule_id"),
-                            transformation_id=letter.get("transformation_id"),
-                            error=str(letter.get("error")),
-                            record=letter.get("record"),
-                            mode=handling.mode,
-                            dead_letter_destination_id=target,
-                        )
-                    )
-                if handling.mode == "fail" and self.preview.error is None:
-                    self.preview.error = (
-                        f"the run would fail: route {route.id!r}, rule {letter.get('rule_id')!r}: "
-                        f"{letter.get('error')}"
-                    )
-                elif target is not None:
-                    # A dead-letter destination that only takes letters gets them completed; one that is also
-                    # a regular destination gets them as the router made them (as in a run).
-                    self.add(
-                        target, [complete_letter(letter, self.run) if target in self.letter_only else letter]
-                    )
-
-
-def _route(runtime: JobRuntime, records: Sequence[Record], shares: _Shares, loader: LookupLoader) -> None:
-    """Route ``records`` one by one through the run's router (so a failure keeps what came before)."""
-    from muxly_provider.routing import Router
-
-    preview = shares.preview
-    if runtime.action_type == "export":
-        for record in records:
-            shares.add_routed({dest_id: [dict(record)] for dest_id in runtime.export_destination_ids})
-        return
-    router = Router([_capturing(route) for route in runtime.routes], lookup_loader=loader)
-    try:
-        for record in records:
-            before = router.stats.unmatched
-            shares.add_routed(router.route_batch([record]))
-            if preview.error is not None:
-                return
-            if router.stats.unmatched > before and len(preview.unmatched_records) < SHOWN:
-                preview.unmatched_records.append(dict(record))
-        shares.add_routed(router.finish())
-    except MuxlyTransformError as exc:  # past max_failed_records
-        preview.error = f"the run would fail: {exc}"
-    finally:
-        stats = router.stats
-        preview.unmatched = stats.unmatched
-        preview.filtered = stats.filtered
-        preview.matched_per_rule = dict(stats.matched_per_rule)
-
-
-def _destinations(runtime: JobRuntime, run: RunInfo, shares: _Shares) -> list[DestinationPreview]:
+def _destinations(runtime: JobRuntime, run: RunInfo, shares: Shares) -> list[DestinationPreview]:
     from pydantic import ValidationError
 
     from muxly_provider.preview.render import render_share
@@ -412,9 +248,9 @@ def preview_job(
                 "a webhook connector's records come with a delivery: give 'records' (or a 'payload')"
             )
     preview.records_in = len(inputs)
-    shares = _Shares(runtime, run, preview)
+    shares = Shares(runtime, run, preview)
     loader = lookup_loader or bounded_lookup_loader(deadline, preview.warnings)
-    _route(runtime, inputs, shares, loader)
+    route_records(runtime, inputs, shares, loader)
     preview.destinations = _destinations(runtime, run, shares)
     preview.duration_seconds = round(time.monotonic() - started, 3)
     secrets = sorted({s for s in runtime.secrets if len(s) >= MIN_FRAGMENT}, key=len, reverse=True)
