@@ -2,7 +2,7 @@
 
 The database is an Airflow connection (``conn_id``: the connection's hook must be a common-sql ``DbApiHook``,
 whose ``get_sqlalchemy_engine()`` Muxly uses; ``airflow-provider-muxly[common-sql]`` plus the extra of the
-connection's type, see :mod:`muxly_provider.provider_hooks`; ``[muxly] allowed_conn_ids`` applies) or a
+connection's type, see :mod:`muxly_provider.hooks.providers`; ``[muxly] allowed_conn_ids`` applies) or a
 SQLAlchemy URL (``connection_string``, a secret stored encrypted).
 The query comes from ``data_spec.query`` (the ``query`` action puts ``action_params.query`` there) with bound
 parameters: a mapping binds ``:name`` placeholders, a list binds the driver's positional placeholders (``%s``
@@ -103,7 +103,7 @@ class DatabaseConnector(MuxlyConnector):
             ) from None
 
     def _engine_from_connection(self, conn_id: str) -> Engine:
-        from muxly_provider import provider_hooks
+        from muxly_provider.hooks import providers as provider_hooks
 
         try:
             return provider_hooks.sql_engine(conn_id, "conn_id", poolclass=NullPool)

@@ -2,7 +2,7 @@
 
 Options (SPEC §2, REFERENCE.md): ``conn_id`` (an Airflow connection, ``postgres``, ``mysql``, ``sqlite`` or
 any type whose provider has a common-sql ``DbApiHook``: the engine is the hook's ``get_sqlalchemy_engine()``;
-``airflow-provider-muxly[common-sql]`` plus the extra of the type, see :mod:`muxly_provider.provider_hooks`)
+``airflow-provider-muxly[common-sql]`` plus the extra of the type, see :mod:`muxly_provider.hooks.providers`)
 or ``connection_string`` (a SQLAlchemy URL, stored encrypted; ``postgresql://`` and ``mysql://`` without a
 driver use psycopg2 and PyMySQL), ``db_type`` (informative), ``table``, ``schema``, ``create_table``,
 ``column_mapping`` (record field -> column), ``batch_size`` and ``upsert_key`` (a column or a list of
@@ -43,10 +43,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from muxly_provider import provider_hooks
 from muxly_provider.config.destinations import DatabaseDestinationConfig
 from muxly_provider.destinations.base import MuxlyDeliveryError, MuxlyDestination, Record
 from muxly_provider.destinations.database_sql import Statements, column_type, normalize_url
+from muxly_provider.hooks import providers as provider_hooks
 from muxly_provider.security.errors import MuxlyConfinementError
 
 log = logging.getLogger(__name__)

@@ -9,7 +9,7 @@ encrypted), ``use_tls``, ``from_email``, ``from_name``, ``to_emails``, ``cc_emai
 the connection's password is only ever sent to the connection's own host.
 
 Both ways end in one ``SmtpHook`` (``airflow-provider-muxly[smtp]``, which Airflow installs with its core):
-inline options become an in-memory SMTP connection (:mod:`muxly_provider.provider_hooks`). TLS of inline
+inline options become an in-memory SMTP connection (:mod:`muxly_provider.hooks.providers`). TLS of inline
 options: port 465 means implicit TLS; on any other port ``use_tls`` means ``STARTTLS``. The hook's own retries
 are off (``retry_limit`` 0): Muxly retries a failed batch itself (``retry_count``), and a permanent refusal
 (bad login, refused recipients, a 5xx answer) is not retried at all.
@@ -25,7 +25,6 @@ from email.headerregistry import Address
 from email.utils import formataddr, make_msgid
 from typing import Any
 
-from muxly_provider import provider_hooks
 from muxly_provider.config.destinations import EmailDestinationConfig
 from muxly_provider.destinations.base import MuxlyDestination, Record
 from muxly_provider.destinations.templates import (
@@ -34,6 +33,7 @@ from muxly_provider.destinations.templates import (
     render,
     template_context,
 )
+from muxly_provider.hooks import providers as provider_hooks
 
 DEFAULT_BODY = """<html><body>
 <p>{{ count }} record(s) from <b>{{ connector_id }}</b> (job {{ job_id }}, run {{ run_id }}).</p>

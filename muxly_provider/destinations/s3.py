@@ -9,7 +9,7 @@ Amazon provider reads it: login and password are the keys, extras ``region_name`
 unset). With a ``conn_id`` nothing else is needed. Without credentials or a connection the hook finds them
 itself (environment, instance role). Both ways end in one ``S3Hook`` (``airflow-provider-muxly[amazon]``, the
 same as ``[s3]``): inline options become an in-memory ``aws`` connection, and ``region`` / ``endpoint_url``
-override a connection's (:mod:`muxly_provider.provider_hooks`).
+override a connection's (:mod:`muxly_provider.hooks.providers`).
 
 Keys are deterministic per run and batch, so a retried task overwrites its own objects instead of adding
 duplicates: ``key_prefix`` + ``key_template`` rendered with the template variables plus ``batch`` (zero-padded
@@ -25,7 +25,6 @@ import io
 import json
 from typing import Any
 
-from muxly_provider import provider_hooks
 from muxly_provider.config.destinations import S3DestinationConfig
 from muxly_provider.destinations.base import MuxlyDestination, Record
 from muxly_provider.destinations.templates import (
@@ -34,6 +33,7 @@ from muxly_provider.destinations.templates import (
     render,
     template_context,
 )
+from muxly_provider.hooks import providers as provider_hooks
 
 DEFAULT_KEY_TEMPLATE = "{{connector_id}}/{{date}}/{{destination_id}}_{{run_key}}_{{batch}}.{{ext}}"
 CONTENT_TYPES = {"json": "application/json", "jsonl": "application/x-ndjson", "csv": "text/csv"}

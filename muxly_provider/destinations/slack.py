@@ -7,7 +7,7 @@ path after ``host``; extras ``timeout`` and ``proxy``), ``channel``, ``username`
 ``:chart:`` or an image URL), ``message_template``, ``include_data``, ``color``, ``template_variables``.
 With a ``conn_id`` nothing else is needed. Both ways end in one ``SlackWebhookHook``
 (``airflow-provider-muxly[slack]``): an inline ``webhook_url`` becomes an in-memory connection
-(:mod:`muxly_provider.provider_hooks`).
+(:mod:`muxly_provider.hooks.providers`).
 
 One message per batch: ``{"text": <message_template rendered>, "channel", "username", "icon_emoji" or
 "icon_url"}``; with ``include_data`` each record is an attachment (``color``, one short field per record
@@ -34,7 +34,6 @@ from http import HTTPStatus
 from typing import Any
 from urllib.parse import urlsplit
 
-from muxly_provider import provider_hooks
 from muxly_provider.config.destinations import SlackDestinationConfig
 from muxly_provider.destinations.base import MuxlyDeliveryError, MuxlyDestination, Record
 from muxly_provider.destinations.templates import (
@@ -43,6 +42,7 @@ from muxly_provider.destinations.templates import (
     render,
     template_context,
 )
+from muxly_provider.hooks import providers as provider_hooks
 
 MAX_ATTACHMENTS = 50
 """Attachments per message (Slack shows at most 100)."""

@@ -12,7 +12,7 @@ The check applies to every ``conn_id`` of a connector (``connection_settings.con
 is a deployment setting, not a permission), at write time (:func:`conn_id_problems`, through
 :func:`muxly_provider.security.row_problems`) and again at run time, when a run loads its rows
 (:mod:`muxly_provider.runtime.loading`) and when a connection is opened
-(:func:`muxly_provider.provider_hooks.get_connection`), so that a row written straight into the tables, or
+(:func:`muxly_provider.hooks.providers.get_connection`), so that a row written straight into the tables, or
 stored before the setting changed, is refused too. ``[muxly] staging_conn_id`` is the deployment's own and is not checked.
 """
 

@@ -100,7 +100,7 @@ def _email(destination: MuxlyDestination) -> str:
     import smtplib
 
     from muxly_provider.destinations.email import EmailDestination
-    from muxly_provider.provider_hooks import MuxlyProviderMissingError
+    from muxly_provider.hooks.providers import MuxlyProviderMissingError
 
     assert isinstance(destination, EmailDestination)
     try:
