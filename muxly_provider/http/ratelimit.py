@@ -1,8 +1,8 @@
 """The client-side rate limit of a connector: ``connection_settings.rate_limit``.
 
 Kept small and hand-written on purpose. pyrate-limiter (the maintained library, already installed with
-schemathesis) was measured on this machine against it: 15-17 us per acquisition below the limit against
-0.2-0.6 us here (``benchmarks/README.md``, "HTTP layer"), it sleeps with ``time.sleep`` inside the library (no
+schemathesis) was measured on this machine against it: 11-18 us per acquisition below the limit against
+0.15-0.6 us here (``benchmarks/README.md``, "HTTP layer"), it sleeps with ``time.sleep`` inside the library (no
 injectable wait or clock, so tests of the waits would really wait), and it cannot follow a server's
 ``X-RateLimit-Reset``. A sliding-window log of at most ``max_requests`` send times is all a single run needs.
 """
