@@ -244,4 +244,3 @@ def guard_session(session: requests.Session) -> requests.Session:
 def guarded_session() -> requests.Session:
     """A new ``requests`` session with the guard mounted."""
     return guard_session(requests.Session())
-
