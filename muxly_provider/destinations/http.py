@@ -1,5 +1,5 @@
-"""HTTP delivery of the ``webhook`` destination (and of ``slack`` with an inline URL): requests through Muxly's one
-HTTP layer (:class:`~muxly_provider.http.client.HttpClient`, the client of the api connector too).
+"""HTTP delivery of the ``webhook`` destination: requests through Muxly's one HTTP layer
+(:class:`~muxly_provider.http.client.HttpClient`, the client of the api connector too), in a destination's words.
 
 A request is tried ``1 + retry_count`` times. Connection errors, timeouts, ``429`` and ``5xx`` answers are
 retried; the wait is the answer's ``Retry-After`` on ``429`` and ``503`` (seconds or an HTTP date, at most
