@@ -1,8 +1,8 @@
 """Loopback HTTP servers speaking the protocols the connectors use (shared by unit and integration tests).
 
 ``LocalServer(handler)`` serves ``handler(request) -> Reply`` on a free port. The fakes below answer like the
-real services document: an OAuth token endpoint (refresh-token and JWT-bearer grants, the JWT checked with the
-service account's public key), BigQuery ``jobs.query``/``getQueryResults``, GA4 ``runReport`` and HubSpot CRM
+real services document: an OAuth token endpoint (refresh-token, authorization-code, client-credentials and
+JWT-bearer grants, the JWT checked with the service account's public key), BigQuery ``jobs.query``/``getQueryResults``, GA4 ``runReport`` and HubSpot CRM
 v3 objects, each able to answer 429 with ``Retry-After`` or 5xx on chosen calls.
 """
 
