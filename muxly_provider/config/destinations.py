@@ -72,9 +72,13 @@ class DatabaseDestinationConfig(DestinationSettingsConfig):
 
 
 class WebhookDestinationConfig(DestinationSettingsConfig):
-    """``webhook``: an HTTP request per batch (``body_template`` renders ``{{name}}`` placeholders)."""
+    """``webhook``: an HTTP request per batch (``body_template`` renders ``{{name}}`` placeholders), to ``url``
+    or to ``endpoint`` below an Airflow HTTP connection (``conn_id``: base URL, login and password, headers in
+    its extras, as the HTTP provider's ``HttpHook`` reads them)."""
 
-    url: UrlStr
+    url: UrlStr | None = None
+    conn_id: ConnIdStr | None = None
+    endpoint: str = ""
     method: Literal["GET", "POST", "PUT", "PATCH"] = "POST"
     headers: dict[str, str] = Field(default_factory=dict)
     body_template: Any = None
@@ -88,6 +92,14 @@ class WebhookDestinationConfig(DestinationSettingsConfig):
         if isinstance(data, dict) and isinstance(data.get("method"), str):
             return {**data, "method": data["method"].upper()}
         return data
+
+    @model_validator(mode="after")
+    def _target(self) -> WebhookDestinationConfig:
+        if bool(self.url) == bool(self.conn_id):
+            raise ValueError("exactly one of 'url' or 'conn_id' (an Airflow HTTP connection)")
+        if self.endpoint and not self.conn_id:
+            raise ValueError("'endpoint' goes with 'conn_id' (with 'url', the path is part of the URL)")
+        return self
 
 
 class EmailDestinationConfig(DestinationSettingsConfig):
@@ -182,10 +194,12 @@ class PrometheusMetricConfig(StrictConfig):
 
 
 class PrometheusDestinationConfig(DestinationSettingsConfig):
-    """``prometheus``: metrics pushed to a Pushgateway."""
+    """``prometheus``: metrics pushed to a Pushgateway (``pushgateway_url`` or an HTTP ``conn_id``)."""
 
     metrics: list[PrometheusMetricConfig] = Field(min_length=1)
     pushgateway_url: UrlStr | None = None
+    conn_id: ConnIdStr | None = None
+    """An Airflow HTTP connection naming the Pushgateway (its base URL; login and password as basic auth)."""
     job: NonEmptyStr = "muxly"
 
 

@@ -2,7 +2,8 @@
 
 Options (REFERENCE.md): ``metrics``, a list of ``name``, ``type`` (gauge, counter, histogram),
 ``description``, ``value_field`` (a path into the record) and ``labels`` (label -> a path into the record,
-or a constant when no such field exists); (new) ``pushgateway_url`` and ``job``.
+or a constant when no such field exists); (new) ``pushgateway_url`` (or ``conn_id``, an Airflow HTTP connection:
+its base URL, and its login and password as basic auth) and ``job``.
 
 For each record and metric: a gauge is set to the value (the last record of a label set wins), a counter is
 increased by the value (by 1 without ``value_field``), a histogram observes the value. A record without the
@@ -14,6 +15,7 @@ the latest run's metrics.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from muxly_provider.config.destinations import PrometheusDestinationConfig, PrometheusMetricConfig
@@ -114,8 +116,12 @@ class PrometheusDestination(MuxlyDestination):
         from prometheus_client.registry import CollectorRegistry
 
         self.settings = self.parse_config(PrometheusDestinationConfig)
-        if not self.settings.pushgateway_url:
-            raise self.fail("pushgateway_url is required", retryable=False)
+        if bool(self.settings.pushgateway_url) == bool(self.settings.conn_id):
+            raise self.fail(
+                "exactly one of pushgateway_url or conn_id (an Airflow HTTP connection) is required",
+                retryable=False,
+            )
+        self._gateway: tuple[str, Any] | None = None
         self.registry = CollectorRegistry()
         try:
             self.metrics = [_Metric(spec, self.registry) for spec in self.settings.metrics]
@@ -123,6 +129,21 @@ class PrometheusDestination(MuxlyDestination):
             raise self.fail(f"invalid metrics: {exc}", retryable=False) from None
         self.pushes = 0
         self._observed: int | None = None  # the batch already counted (a retried push must not count twice)
+
+    def gateway(self) -> tuple[str, Any]:
+        """The Pushgateway's URL and the session to push with (``None``: a new one): ``pushgateway_url``, or the
+        base URL and the session (basic auth, headers) of the Airflow HTTP connection ``conn_id``."""
+        if self._gateway is None:
+            if self.settings.conn_id:
+                from muxly_provider.hooks import providers as provider_hooks
+
+                try:
+                    self._gateway = provider_hooks.http_session(self.settings.conn_id)
+                except provider_hooks.MuxlyConnectionError as exc:
+                    raise self.fail(str(exc), retryable=not exc.permanent) from None
+            else:
+                self._gateway = (str(self.settings.pushgateway_url), None)
+        return self._gateway
 
     @property
     def grouping_key(self) -> dict[str, str]:
@@ -140,14 +161,16 @@ class PrometheusDestination(MuxlyDestination):
                 for metric in self.metrics:
                     metric.observe(record)
             self._observed = self.batch_index
+        gateway, session = self.gateway()
         try:
             push_to_gateway(
-                str(self.settings.pushgateway_url),
+                gateway,
                 job=self.settings.job,
                 registry=self.registry,
                 grouping_key=self.grouping_key,
                 timeout=30,
-                handler=pushgateway_handler,  # Muxly's HTTP layer: the request guard (docs/security.md)
+                # Muxly's HTTP layer: the request guard (docs/security.md); a conn_id's session (its auth)
+                handler=partial(pushgateway_handler, session=session),
             )
         except OSError as exc:
             status = getattr(exc, "code", None)

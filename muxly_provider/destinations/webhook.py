@@ -10,6 +10,10 @@ record (``record`` mode). ``body_template`` is a JSON value (or a string) whose 
 ``{"items": "{{records}}", "n": "{{count}}"}`` sends a list and a number. ``url`` and header values are
 templates too. ``GET`` sends no body: the rendered body, when it is an object, becomes the query string.
 
+(new) ``conn_id`` and ``endpoint`` instead of ``url``: an Airflow HTTP connection, read as the HTTP provider's
+``HttpHook`` reads it (base URL from schema, host and port; basic auth from login and password; its extras as
+headers), and the path below it (a template). The destination then needs nothing else.
+
 Requests go through Muxly's one HTTP layer (:class:`~muxly_provider.http.client.HttpClient`: the server-side
 request guard, tenacity retries). Connection errors, timeouts, ``429`` and ``5xx`` answers are retried
 ``retry_count`` times, after the answer's ``Retry-After`` (at most 60 s) or with exponential backoff; any other
@@ -21,7 +25,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from muxly_provider.config.destinations import WebhookDestinationConfig
 from muxly_provider.destinations import http
@@ -33,8 +37,12 @@ from muxly_provider.destinations.templates import (
     render_value,
     template_context,
 )
+from muxly_provider.hooks import providers as provider_hooks
 from muxly_provider.http import retry as http_retry
 from muxly_provider.http.client import HttpClient
+
+if TYPE_CHECKING:
+    import requests
 
 
 def _check(template: Any) -> None:
@@ -61,11 +69,13 @@ class WebhookDestination(MuxlyDestination):
         self.send_mode = self.settings.send_mode
         try:
             _check(self.settings.url)
+            _check(self.settings.endpoint)
             _check(dict(self.settings.headers))
             _check(self.settings.body_template)
         except TemplateRenderError as exc:
             raise self.fail(str(exc), retryable=False) from None
         self._client: HttpClient | None = None
+        self._base_url = ""
         self.requests_sent = 0
         self.sleep: Callable[[float], None] = http_retry.default_sleep
         """How the retries wait (tests record the waits instead)."""
@@ -73,7 +83,12 @@ class WebhookDestination(MuxlyDestination):
     def _request(self, context: dict[str, Any]) -> None:
         settings = self.settings
         try:
-            url = render(settings.url, context, field="config.url")
+            client = self._http()  # a conn_id's base URL is known once its session is made
+            if settings.conn_id:
+                endpoint = render(settings.endpoint, context, field="config.endpoint")
+                url = provider_hooks.join_url(self._base_url, endpoint)
+            else:
+                url = render(str(settings.url), context, field="config.url")
             headers = {
                 name: render(value, context, field=f"config.headers.{name}")
                 for name, value in settings.headers.items()
@@ -91,15 +106,14 @@ class WebhookDestination(MuxlyDestination):
         else:
             data = (body if isinstance(body, str) else json.dumps(body, default=str)).encode()
             headers.setdefault("Content-Type", "application/json")
-        http.send(
-            self._http(), settings.method, url, fail=self.fail, headers=headers, body=data, params=params
-        )
+        http.send(client, settings.method, url, fail=self.fail, headers=headers, body=data, params=params)
         self.requests_sent += 1
 
     def _http(self) -> HttpClient:
         """The destination's client, made at the first request (one session: connections are reused)."""
         if self._client is None:
             self._client = HttpClient(
+                self._connection_session(),
                 timeout=self.settings.timeout_seconds,
                 retry=http.retry_policy(self.settings.retry_count, self.retry_backoff_seconds),
                 sleep=self.sleep,
@@ -107,6 +121,23 @@ class WebhookDestination(MuxlyDestination):
                 name_url=False,
             )
         return self._client
+
+    def _connection_session(self) -> requests.Session | None:
+        """The session of ``conn_id`` (its auth and headers; its base URL kept), or ``None`` for ``url``."""
+        if not self.settings.conn_id:
+            return None
+        try:
+            self._base_url, session = provider_hooks.http_session(self.settings.conn_id)
+        except provider_hooks.MuxlyConnectionError as exc:
+            raise self.fail(str(exc), retryable=not exc.permanent) from None
+        return session
+
+    def reach_url(self) -> str:
+        """The URL a connection test reaches: ``url`` as configured, or the base URL of ``conn_id``."""
+        if self.settings.conn_id:
+            self._http()
+            return self._base_url
+        return str(self.settings.url)
 
     def _context(self, records: list[Record], record: Record | None = None) -> dict[str, Any]:
         return template_context(

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from muxly_provider.exceptions import MuxlyError
 
 if TYPE_CHECKING:
+    import requests
     from airflow.sdk import Connection
     from sqlalchemy.engine import Engine
 
@@ -217,3 +218,31 @@ def sql_engine(conn_id: str, field: str = "conn_id", **engine_kwargs: Any) -> En
             f"{field}: Airflow connection {conn_id!r} cannot give a SQLAlchemy engine ({type(exc).__name__})"
         ) from None
     return engine
+
+
+def http_session(conn_id: str, field: str = "conn_id") -> tuple[str, requests.Session]:
+    """The base URL and a ``requests`` session of the Airflow HTTP connection ``conn_id``, as the HTTP
+    provider's ``HttpHook`` makes them: ``schema://host:port`` (a host holding ``://`` is the whole base),
+    basic auth from login and password, and the extras as headers (``verify``, ``proxies``, ``cert`` and the
+    other options ``HttpHook`` reads from them).
+
+    :param conn_id: the connection id
+    :param field: the setting that names it (for errors)
+    :raises MuxlyConnectionError: not allowed, not found, or no valid base URL
+    """
+    from airflow.providers.http.hooks.http import HttpHook
+
+    connection = get_connection(conn_id, field)
+    hook = on_connection(HttpHook, connection, http_conn_id=conn_id)
+    try:
+        session = hook.get_conn()
+    except ValueError as exc:
+        raise MuxlyConnectionError(f"{field}: Airflow connection {conn_id!r}: {exc}") from None
+    return str(hook.base_url), session
+
+
+def join_url(base_url: str, endpoint: str) -> str:
+    """``endpoint`` below ``base_url``, with one ``/`` between them (``HttpHook``'s rule)."""
+    if base_url and endpoint and not base_url.endswith("/") and not endpoint.startswith("/"):
+        return f"{base_url}/{endpoint}"
+    return base_url + endpoint

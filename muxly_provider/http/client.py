@@ -228,11 +228,17 @@ def _error_detail(response: requests.Response) -> str:
 
 
 def pushgateway_handler(
-    url: str, method: str, timeout: float | None, headers: list[tuple[str, str]], data: bytes
+    url: str,
+    method: str,
+    timeout: float | None,
+    headers: list[tuple[str, str]],
+    data: bytes,
+    session: requests.Session | None = None,
 ) -> Callable[[], None]:
     """A ``prometheus_client`` push handler that sends through an :class:`HttpClient` (guarded, no redirects).
 
-    One attempt: the delivery task retries the batch (``retry_count``). Answers of ``400`` and above raise
+    One attempt: the delivery task retries the batch (``retry_count``). ``session``: an Airflow HTTP connection's
+    (its auth and headers), bound with :func:`functools.partial`. Answers of ``400`` and above raise
     :class:`urllib.error.HTTPError`, as the library's default handler does.
     """
     from email.message import Message
@@ -240,7 +246,7 @@ def pushgateway_handler(
 
     def handle() -> None:
         client = HttpClient(
-            timeout=timeout or 30.0, retry=HttpRetryPolicy(max_attempts=1), describe="Pushgateway"
+            session, timeout=timeout or 30.0, retry=HttpRetryPolicy(max_attempts=1), describe="Pushgateway"
         )
         try:
             client.send(method, url, data=data, headers=dict(headers), allow_redirects=False)

@@ -156,8 +156,20 @@ def _database_dest(context: DestinationContext, connection: ConnectionLookup) ->
     return info.table(str(table), context.config.get("schema")) if info is not None and table else None
 
 
+def _http_connection_url(config: Mapping[str, Any], connection: ConnectionLookup, endpoint: str = "") -> str:
+    """The URL below an Airflow HTTP connection (``conn_id``) as ``HttpHook`` builds it; ``""`` if unknown."""
+    conn = connection(str(config["conn_id"])) if config.get("conn_id") else None
+    if conn is None or not conn.host:
+        return ""
+    base = str(conn.host) if "://" in str(conn.host) else f"{conn.schema or 'http'}://{conn.host}"
+    base += f":{conn.port}" if conn.port else ""
+    return base.rstrip("/") + "/" + endpoint.lstrip("/") if endpoint else base
+
+
 def _webhook_dest(context: DestinationContext, connection: ConnectionLookup) -> DatasetName | None:
-    url = context.config.get("url")
+    url = context.config.get("url") or _http_connection_url(
+        context.config, connection, str(context.config.get("endpoint") or "")
+    )
     return url_dataset(str(url)) if url else None
 
 
@@ -189,7 +201,7 @@ def _s3_dest(context: DestinationContext, connection: ConnectionLookup) -> Datas
 
 def _prometheus_dest(context: DestinationContext, connection: ConnectionLookup) -> DatasetName | None:
     """The Pushgateway + ``metrics/job/{job}`` (the grouping key Muxly pushes under)."""
-    url = context.config.get("pushgateway_url")
+    url = context.config.get("pushgateway_url") or _http_connection_url(context.config, connection)
     gateway = url_dataset(str(url)) if url else None
     job = context.config.get("job") or "muxly"
     return DatasetName(gateway.namespace if gateway else "prometheus", f"metrics/job/{job}")

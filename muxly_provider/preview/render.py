@@ -158,7 +158,10 @@ def render_webhook(
             record=record,
             batch=index,
         )
-        url = render(settings.url, variables)
+        if settings.conn_id:  # the preview reads no Airflow connection: the base URL is named by its id
+            url = f"{{conn_id {settings.conn_id}}}/" + render(settings.endpoint, variables).lstrip("/")
+        else:
+            url = render(str(settings.url), variables)
         for value in settings.headers.values():  # rendered as a run renders them; shown as "***"
             render(value, variables)
         if settings.body_template is None:

@@ -172,7 +172,10 @@ def _reach(url: str) -> str:
 
 
 def _webhook(destination: MuxlyDestination) -> str:
-    return _reach(str(destination.context.config.get("url") or ""))
+    from muxly_provider.destinations.webhook import WebhookDestination
+
+    assert isinstance(destination, WebhookDestination)
+    return _reach(destination.reach_url())
 
 
 def _slack(destination: MuxlyDestination) -> str:
@@ -183,7 +186,10 @@ def _slack(destination: MuxlyDestination) -> str:
 
 
 def _prometheus(destination: MuxlyDestination) -> str:
-    return _reach(str(destination.context.config.get("pushgateway_url") or ""))
+    from muxly_provider.destinations.prometheus import PrometheusDestination
+
+    assert isinstance(destination, PrometheusDestination)
+    return _reach(destination.gateway()[0])
 
 
 PROBES: dict[str, Probe] = {

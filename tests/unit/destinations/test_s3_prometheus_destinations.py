@@ -235,3 +235,29 @@ def test_prometheus_unreachable_gateway_is_retryable_and_not_double_counted() ->
             dest.write_batch(RECORDS)
         assert info.value.retryable
     assert dest.metrics[0].metric.labels("US", "prod")._value.get() == 1.0
+
+
+def test_prometheus_through_an_airflow_http_connection(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``conn_id`` alone names the Pushgateway (the connection's base URL)."""
+    with pushgateway() as url:
+        host, port = url.split("://", 1)[1].rsplit(":", 1)
+        monkeypatch.setenv(
+            "AIRFLOW_CONN_MUXLY_GATEWAY", json.dumps({"conn_type": "http", "host": host, "port": int(port)})
+        )
+        ctx = DestinationContext(
+            id="metrics",
+            name="M",
+            destination_type="prometheus",
+            config={"conn_id": "muxly_gateway", "job": "sales", "metrics": METRICS},
+        )
+        dest = PrometheusDestination(ctx, RUN)
+        assert dest.gateway()[0] == url
+        dest.write_batch(RECORDS)
+        dest.commit()
+        samples = pushed_samples(url)
+    assert samples["order_amount{country=DE,job=sales,muxly_destination=metrics}"] == 4.0
+    both = {"pushgateway_url": url, "conn_id": "muxly_gateway", "metrics": METRICS}
+    with pytest.raises(MuxlyDeliveryError, match="exactly one of pushgateway_url or conn_id"):
+        PrometheusDestination(
+            DestinationContext(id="m", name="M", destination_type="prometheus", config=both), RUN
+        )

@@ -215,3 +215,53 @@ def test_errors_carry_the_standard_status_phrase_not_the_servers() -> None:
         server.server_close()
     assert "HTTP 403 Forbidden" in str(failure.value)
     assert "internal-token-abc123" not in str(failure.value)
+
+
+def test_conn_id_and_endpoint_need_nothing_else(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An Airflow HTTP connection gives the base URL, basic auth and headers (its extras), as ``HttpHook``
+    reads them; ``endpoint`` is a template below it."""
+    import base64
+    import json
+
+    with http_recorder() as server:
+        port = server.url.rsplit(":", 1)[1]
+        connection = {
+            "conn_type": "http",
+            "host": "127.0.0.1",
+            "port": int(port),
+            "login": "muxly",
+            "password": "pa55",
+            "extra": {"X-Api-Key": "k-123"},
+        }
+        monkeypatch.setenv("AIRFLOW_CONN_ORDERS_API", json.dumps(connection))
+        ctx = DestinationContext(
+            id="hook",
+            name="Hook",
+            destination_type="webhook",
+            config={"conn_id": "orders_api", "endpoint": "orders/{{id}}", "send_mode": "record"},
+        )
+        dest = WebhookDestination(ctx, RUN)
+        dest.write_batch(RECORDS)
+        assert dest.reach_url() == server.url
+    assert [r.path for r in server.requests] == ["/orders/1", "/orders/2"]
+    expected = "Basic " + base64.b64encode(b"muxly:pa55").decode()
+    assert all(r.headers["Authorization"] == expected for r in server.requests)
+    assert server.requests[0].headers["X-Api-Key"] == "k-123"
+    assert server.requests[0].json() == RECORDS[0]
+
+
+def test_conn_id_or_url_exactly_one_and_a_missing_connection_is_named() -> None:
+    from pydantic import ValidationError
+
+    from muxly_provider.config.destinations import WebhookDestinationConfig
+
+    for config in ({}, {"url": "http://example.com", "conn_id": "api"}):
+        with pytest.raises(ValidationError, match="exactly one of 'url' or 'conn_id'"):
+            WebhookDestinationConfig.model_validate(config)
+    with pytest.raises(ValidationError, match="'endpoint' goes with 'conn_id'"):
+        WebhookDestinationConfig.model_validate({"url": "http://example.com", "endpoint": "/x"})
+    ctx = DestinationContext(
+        id="hook", name="Hook", destination_type="webhook", config={"conn_id": "muxly_no_such_conn"}
+    )
+    with pytest.raises(MuxlyDeliveryError, match="Airflow connection 'muxly_no_such_conn' not found"):
+        WebhookDestination(ctx, RUN).write_batch(RECORDS)
