@@ -2,7 +2,8 @@
 
 Modes: plain insert, upsert updating the other columns, upsert on a composite key, upsert where every column is a
 key (nothing to update), odd identifiers (reserved words, spaces, ``%``, mixed case). Dialects: SQLite,
-PostgreSQL through psycopg2 (``execute_values``) and through psycopg 3 (named parameters, ``executemany``),
+PostgreSQL through psycopg2 (``execute_values``) and through psycopg 3 (``COPY`` for inserts, ``executemany`` for
+upserts),
 MariaDB through PyMySQL.
 """
 
@@ -129,6 +130,32 @@ def test_odd_identifiers_are_quoted_by_the_dialect(target_url: str) -> None:
     rows = _rows(target_url, table, "select")
     assert [(r[0], r[1], r[3]) for r in rows] == [(1, "Bob", 1.5), (2, "Ann", 1.5)]
     assert all(bool(r[2]) for r in rows)
+
+
+@pytest.mark.postgres
+def test_psycopg3_inserts_through_copy(postgres_url: str) -> None:
+    """psycopg 3 (a conn_id's engine) inserts through COPY; a bad batch fails alone and loses nothing else."""
+    url = postgres_url.replace("postgresql+psycopg2://", "postgresql+psycopg://")
+    dialect = sa.create_engine(url).dialect
+    assert Statements(dialect, "t", None, ["id", "v"], []).copy is not None
+    assert Statements(dialect, "t", None, ["id", "v"], ["id"]).copy is None  # upserts keep executemany
+    table = f"Copy % Target {uuid.uuid4().hex[:6]}"
+    ctx = DestinationContext(
+        id="db",
+        name="DB",
+        destination_type="database",
+        config={"connection_string": url, "table": table, "create_table": True},
+    )
+    dest = DatabaseDestination(ctx, RUN)
+    dest.write_batch([{"id": index, "odd name": f"r{index}", "v": None} for index in range(700)])
+    with pytest.raises(MuxlyDeliveryError, match="id"):
+        dest.write_batch([{"id": "not a number", "odd name": "x", "v": None}])
+    dest.write_batch([{"id": 700, "odd name": "tab\there\nand 'quotes'", "v": 1.5}])
+    dest.commit()
+    stored = _rows(url, table, "id")
+    assert [r[0] for r in stored] == list(range(701))
+    # v was created as text (only nulls in the first batch): 1.5 is stored as '1.5', as an INSERT stores it.
+    assert stored[700][1:] == ("tab\there\nand 'quotes'", "1.5")
 
 
 @pytest.mark.postgres
