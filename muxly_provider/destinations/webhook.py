@@ -56,6 +56,30 @@ def _check(template: Any) -> None:
             _check(item)
 
 
+def render_request(
+    settings: WebhookDestinationConfig, context: Mapping[str, Any], base_url: str = ""
+) -> tuple[str, dict[str, str], Any]:
+    """The URL, headers and body of one request, as rendered from ``context`` (a run's or a preview's).
+
+    :param base_url: the base URL of ``settings.conn_id`` (the rendered ``endpoint`` goes below it)
+    :raises TemplateRenderError: naming the setting whose template failed
+    """
+    if settings.conn_id:
+        endpoint = render(settings.endpoint, context, field="config.endpoint")
+        url = provider_hooks.join_url(base_url, endpoint)
+    else:
+        url = render(str(settings.url), context, field="config.url")
+    headers = {
+        name: render(value, context, field=f"config.headers.{name}")
+        for name, value in settings.headers.items()
+    }
+    if settings.body_template is None:
+        body: Any = context["record"] if settings.send_mode == "record" else context["records"]
+    else:
+        body = render_value(settings.body_template, context, field="config.body_template")
+    return url, headers, body
+
+
 class WebhookDestination(MuxlyDestination):
     """Send records to an HTTP endpoint."""
 
@@ -84,19 +108,7 @@ class WebhookDestination(MuxlyDestination):
         settings = self.settings
         try:
             client = self._http()  # a conn_id's base URL is known once its session is made
-            if settings.conn_id:
-                endpoint = render(settings.endpoint, context, field="config.endpoint")
-                url = provider_hooks.join_url(self._base_url, endpoint)
-            else:
-                url = render(str(settings.url), context, field="config.url")
-            headers = {
-                name: render(value, context, field=f"config.headers.{name}")
-                for name, value in settings.headers.items()
-            }
-            if settings.body_template is None:
-                body: Any = context["record"] if self.send_mode == "record" else context["records"]
-            else:
-                body = render_value(settings.body_template, context, field="config.body_template")
+            url, headers, body = render_request(settings, context, self._base_url)
         except TemplateRenderError as exc:
             raise self.fail(str(exc), retryable=False) from None
         params = None

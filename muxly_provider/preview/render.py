@@ -143,7 +143,8 @@ def render_webhook(
 ) -> Rendered:
     """Each request: method, URL (secret parts masked), header names (values are secrets), the body."""
     from muxly_provider.config.destinations import WebhookDestinationConfig
-    from muxly_provider.destinations.templates import render, render_value, template_context
+    from muxly_provider.destinations.templates import template_context
+    from muxly_provider.destinations.webhook import render_request
 
     settings = WebhookDestinationConfig.model_validate(dict(context.config))
     size = _batch_size(context)
@@ -158,16 +159,9 @@ def render_webhook(
             record=record,
             batch=index,
         )
-        if settings.conn_id:  # the preview reads no Airflow connection: the base URL is named by its id
-            url = f"{{conn_id {settings.conn_id}}}/" + render(settings.endpoint, variables).lstrip("/")
-        else:
-            url = render(str(settings.url), variables)
-        for value in settings.headers.values():  # rendered as a run renders them; shown as "***"
-            render(value, variables)
-        if settings.body_template is None:
-            body: Any = variables["record"] if record is not None else variables["records"]
-        else:
-            body = render_value(settings.body_template, variables)
+        # The preview reads no Airflow connection: a conn_id's base URL is named by its id. Headers are
+        # rendered as a run renders them and shown as "***".
+        url, _headers, body = render_request(settings, variables, f"{{conn_id {settings.conn_id}}}")
         shown_request: dict[str, Any] = {
             "method": settings.method,
             "url": _masked_url(url),

@@ -219,3 +219,21 @@ def test_long_texts_are_cut_and_unknown_types_show_the_records() -> None:
     assert len(request["body"]) < MAX_TEXT + 50 and request["body"].endswith("more characters)")
     plugin = render_share(_context("plugin:custom"), RUN, RECORDS, 2)
     assert plugin.rendered_as == "record" and plugin.items == RECORDS[:2] and plugin.total == 3
+
+
+def test_a_webhook_by_conn_id_names_its_connection_and_reads_none() -> None:
+    """No Airflow connection is read (none exists here): the URL names the connection id, the endpoint below."""
+    context = _context(
+        "webhook",
+        conn_id="no_such_connection",
+        endpoint="orders/{{ record.id }}",
+        send_mode="record",
+        headers={"Authorization": "Bearer {{ record.name }}"},
+    )
+    rendered = render_share(context, RUN, RECORDS[:2], 20)
+    assert [request["url"] for request in rendered.items] == [
+        "{conn_id no_such_connection}/orders/1",
+        "{conn_id no_such_connection}/orders/2",
+    ]
+    assert rendered.items[0]["headers"] == {"Authorization": "***"}
+    assert rendered.items[0]["body"] == RECORDS[0]
