@@ -1,12 +1,12 @@
 // The job create/edit form (Jobs page: "New job"; Job detail: "Edit").
-import { Flex, Grid, Text, Textarea } from "@chakra-ui/react";
+import { Flex, Grid, Text } from "@chakra-ui/react";
 import { useState } from "react";
 import type { Connector, Destination, JsonObject, Route } from "../api/resources";
 import type { Job } from "../api/types";
 import {
   CheckboxInput,
   FieldGroup,
-  FormField,
+  JsonObjectField,
   SpecFields,
   applyValues,
   jsonText,
@@ -129,16 +129,16 @@ export function JobForm({ job, onDone }: { job: Job | null; onDone: (saved: Job 
           ))}
         </Flex>
       </FieldGroup>
-      <FormField
+      <JsonObjectField
         label="Other action parameters (JSON)"
+        column="action_params"
+        value={other}
+        onChange={setOther}
+        touch={touch}
         error={byField.action_params}
         help="data_spec, notifications, run_condition, timezone, wait_for_webhook... (docs/jobs.md)"
-      >
-        <Textarea size="sm" fontFamily="mono" rows={3} value={other} onChange={(event) => {
-            touch("action_params");
-            setOther(event.target.value);
-          }} placeholder='{"data_spec": {"query_params": {"day": "${DATE}"}}}' spellCheck={false} />
-      </FormField>
+        placeholder='{"data_spec": {"query_params": {"day": "${DATE}"}}}'
+      />
     </EditorFrame>
   );
 }

@@ -26,6 +26,12 @@ export type FieldSpec = {
 };
 
 export type Values = Record<string, string | boolean>;
+
+/** The name and enabled fields of connectors, destinations and routes. */
+export const NAME_ENABLED: readonly FieldSpec[] = [
+  { path: "name", label: "Name", required: true },
+  { path: "enabled", label: "Enabled", kind: "bool", initial: true },
+];
 export type Errors = Record<string, string>;
 
 // ---- JSON paths ("a.b.c") ----
@@ -344,6 +350,63 @@ export function SelectInput({
       </NativeSelect.Field>
       <NativeSelect.Indicator />
     </NativeSelect.Root>
+  );
+}
+
+/** The type of a resource as a select; a stored type the form does not list stays selectable. */
+export function TypeField({
+  value,
+  types,
+  onChange,
+  error,
+}: {
+  value: string;
+  types: readonly string[];
+  onChange: (value: string) => void;
+  error?: string | undefined;
+}) {
+  return (
+    <FormField label="Type" required error={error}>
+      <SelectInput label="Type" value={value} onChange={onChange} options={types.includes(value) ? types : [...types, value]} />
+    </FormField>
+  );
+}
+
+/** The JSON editor of a column's options without a field of their own (`column` marks the field as touched). */
+export function JsonObjectField({
+  label,
+  column,
+  value,
+  onChange,
+  touch,
+  error,
+  help,
+  placeholder,
+}: {
+  label: string;
+  column: string;
+  value: string;
+  onChange: (value: string) => void;
+  touch: (field: string) => void;
+  error?: string | undefined;
+  help: string;
+  placeholder?: string;
+}) {
+  return (
+    <FormField label={label} error={error} help={help}>
+      <Textarea
+        size="sm"
+        fontFamily="mono"
+        rows={3}
+        value={value}
+        onChange={(event) => {
+          touch(column);
+          onChange(event.target.value);
+        }}
+        placeholder={placeholder}
+        spellCheck={false}
+      />
+    </FormField>
   );
 }
 

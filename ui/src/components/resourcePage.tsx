@@ -341,6 +341,15 @@ export function NameCell({ name, id }: { name: string; id: string }) {
   );
 }
 
+/** A long value (a URL, a path, a condition) in one truncated monospace line, whole in its tooltip. */
+export function MonoCell({ text }: { text: string }) {
+  return (
+    <Text fontFamily="mono" fontSize="xs" maxW="sm" truncate title={text}>
+      {text || "—"}
+    </Text>
+  );
+}
+
 export function YesNo({ value }: { value: boolean }) {
   return <Text color={value ? undefined : "fg.muted"}>{value ? "yes" : "no"}</Text>;
 }

@@ -1,11 +1,14 @@
-import { Badge, Grid, Text, Textarea } from "@chakra-ui/react";
+import { Badge, Grid } from "@chakra-ui/react";
 import { useState } from "react";
 import type { Connector, JsonObject } from "../api/resources";
 import {
   FormField,
+  JsonObjectField,
+  NAME_ENABLED,
   SectionTitle,
   SelectInput,
   SpecFields,
+  TypeField,
   applyValues,
   jsonText,
   leftover,
@@ -16,7 +19,7 @@ import {
   type FieldSpec,
   type Values,
 } from "../components/form";
-import { EditorFrame, IdField, NameCell, ResourcePage, YesNo, useSaveRow, type EditorProps } from "../components/resourcePage";
+import { EditorFrame, IdField, MonoCell, NameCell, ResourcePage, YesNo, useSaveRow, type EditorProps } from "../components/resourcePage";
 
 const PATH = "/connectors";
 
@@ -93,11 +96,6 @@ const AUTH: Record<string, FieldSpec[]> = {
   airflow_connection: [{ path: a("conn_id"), label: "Airflow connection id", required: true }],
 };
 
-const MAIN: FieldSpec[] = [
-  { path: "name", label: "Name", required: true },
-  { path: "enabled", label: "Enabled", kind: "bool", initial: true },
-];
-
 function settingsOf(type: string): FieldSpec[] {
   return SETTINGS[type] ?? [];
 }
@@ -112,7 +110,7 @@ function ConnectorEditor({ row, onDone }: EditorProps<Connector>) {
   const [id, setId] = useState("");
   const [type, setType] = useState(initialType);
   const [authType, setAuthType] = useState(initialAuth);
-  const allSpecs = [...MAIN, ...settingsOf(initialType), ...authOf(initialAuth)];
+  const allSpecs = [...NAME_ENABLED, ...settingsOf(initialType), ...authOf(initialAuth)];
   const [values, setValues] = useState<Values>(() => valuesFrom(row, allSpecs));
   const [other, setOther] = useState(() => jsonText(leftover(row?.connection_settings, "connection_settings", settingsOf(initialType))));
   const [localError, setLocalError] = useState<unknown>(null);
@@ -120,7 +118,7 @@ function ConnectorEditor({ row, onDone }: EditorProps<Connector>) {
   const stored = storedSecrets(row, [...(type === initialType ? settingsOf(type) : []), ...(authType === initialAuth ? authOf(authType) : [])]);
   const save = useSaveRow<Connector>(PATH, row?.id ?? null);
 
-  const specs = [...MAIN, ...settingsOf(type), ...authOf(authType)];
+  const specs = [...NAME_ENABLED, ...settingsOf(type), ...authOf(authType)];
   const fields = ["id", "connector_type", "auth_settings", "auth_settings.auth_type", "connection_settings", ...specs.map((spec) => spec.path)];
   const { byField, rest, touch, reset } = useFormErrors(localError ?? save.error, fields, { connection_settings: "connection_settings:self" });
   const set = (path: string, value: string | boolean) => {
@@ -132,7 +130,7 @@ function ConnectorEditor({ row, onDone }: EditorProps<Connector>) {
     touch("connector_type");
     setType(next);
     const back = next === initialType ? row : null;
-    setValues((current) => ({ ...valuesFrom(back, settingsOf(next)), ...pick(current, MAIN, authOf(authType)) }));
+    setValues((current) => ({ ...valuesFrom(back, settingsOf(next)), ...pick(current, NAME_ENABLED, authOf(authType)) }));
     setOther(jsonText(leftover(back?.connection_settings, "connection_settings", settingsOf(next))));
   };
   const changeAuth = (next: string) => {
@@ -174,28 +172,21 @@ function ConnectorEditor({ row, onDone }: EditorProps<Connector>) {
           touch("id");
           setId(value);
         }} error={byField.id} />
-        <FormField label="Type" required error={byField.connector_type}>
-          <SelectInput
-            label="Type"
-            value={type}
-            onChange={changeType}
-            options={CONNECTOR_TYPES.includes(type) ? CONNECTOR_TYPES : [...CONNECTOR_TYPES, type]}
-          />
-        </FormField>
+        <TypeField value={type} types={CONNECTOR_TYPES} onChange={changeType} error={byField.connector_type} />
       </Grid>
-      <SpecFields specs={MAIN} values={values} onChange={set} errors={byField} stored={stored} />
+      <SpecFields specs={NAME_ENABLED} values={values} onChange={set} errors={byField} stored={stored} />
       <SectionTitle title="Connection" error={byField["connection_settings:self"]} />
       <SpecFields specs={settings} values={values} onChange={set} errors={byField} stored={stored} />
-      <FormField
+      <JsonObjectField
         label="Other settings (JSON)"
+        column="connection_settings"
+        value={other}
+        onChange={setOther}
+        touch={touch}
         error={byField.connection_settings}
         help='pagination, headers, query_params, path_params, rate_limit, retry... (docs/connectors.md); "***" keeps a stored secret'
-      >
-        <Textarea size="sm" fontFamily="mono" rows={3} value={other} onChange={(event) => {
-            touch("connection_settings");
-            setOther(event.target.value);
-          }} placeholder='{"pagination": {"type": "page", "page_size": 100}}' spellCheck={false} />
-      </FormField>
+        placeholder='{"pagination": {"type": "page", "page_size": 100}}'
+      />
       <SectionTitle title="Authentication" />
       <Grid templateColumns={{ base: "1fr", md: "1fr 1fr" }} gap={3}>
         <FormField label="Authentication" required error={byField["auth_settings.auth_type"] ?? byField.auth_settings}>
@@ -207,7 +198,7 @@ function ConnectorEditor({ row, onDone }: EditorProps<Connector>) {
   );
 }
 
-function pick(values: Values, ...groups: FieldSpec[][]): Values {
+function pick(values: Values, ...groups: (readonly FieldSpec[])[]): Values {
   const out: Values = {};
   for (const spec of groups.flat()) {
     const value = values[spec.path];
@@ -239,11 +230,7 @@ export function ConnectorsPage() {
         { title: "Type", render: (row) => <Badge variant="subtle">{row.connector_type}</Badge> },
         {
           title: "Reads from",
-          render: (row) => (
-            <Text fontFamily="mono" fontSize="xs" maxW="sm" truncate title={target(row)}>
-              {target(row) || "—"}
-            </Text>
-          ),
+          render: (row) => <MonoCell text={target(row)} />,
         },
         { title: "Auth", render: (row) => String(row.auth_settings.auth_type ?? "none") },
         { title: "Enabled", render: (row) => <YesNo value={row.enabled} /> },

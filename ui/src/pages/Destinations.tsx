@@ -1,11 +1,12 @@
-import { Badge, Grid, Text, Textarea } from "@chakra-ui/react";
+import { Badge, Grid } from "@chakra-ui/react";
 import { useState } from "react";
 import type { Destination, JsonObject } from "../api/resources";
 import {
-  FormField,
+  JsonObjectField,
+  NAME_ENABLED,
   SectionTitle,
-  SelectInput,
   SpecFields,
+  TypeField,
   applyValues,
   jsonText,
   leftover,
@@ -16,7 +17,7 @@ import {
   type FieldSpec,
   type Values,
 } from "../components/form";
-import { EditorFrame, IdField, NameCell, ResourcePage, YesNo, useSaveRow, type EditorProps } from "../components/resourcePage";
+import { EditorFrame, IdField, MonoCell, NameCell, ResourcePage, YesNo, useSaveRow, type EditorProps } from "../components/resourcePage";
 
 const PATH = "/destinations";
 
@@ -90,11 +91,6 @@ const COMMON: FieldSpec[] = [
   { path: c("retry_count"), label: "Retries of a failed batch", kind: "number", placeholder: "2" },
 ];
 
-const MAIN: FieldSpec[] = [
-  { path: "name", label: "Name", required: true },
-  { path: "enabled", label: "Enabled", kind: "bool", initial: true },
-];
-
 function configOf(type: string): FieldSpec[] {
   return [...(CONFIG[type] ?? []), ...COMMON];
 }
@@ -103,11 +99,11 @@ function DestinationEditor({ row, onDone }: EditorProps<Destination>) {
   const initialType = row?.destination_type ?? "file";
   const [id, setId] = useState("");
   const [type, setType] = useState(initialType);
-  const [values, setValues] = useState<Values>(() => valuesFrom(row, [...MAIN, ...configOf(initialType)]));
+  const [values, setValues] = useState<Values>(() => valuesFrom(row, [...NAME_ENABLED, ...configOf(initialType)]));
   const [other, setOther] = useState(() => jsonText(leftover(row?.config, "config", configOf(initialType))));
   const [localError, setLocalError] = useState<unknown>(null);
   const save = useSaveRow<Destination>(PATH, row?.id ?? null);
-  const specs = [...MAIN, ...configOf(type)];
+  const specs = [...NAME_ENABLED, ...configOf(type)];
   const stored = storedSecrets(row, type === initialType ? configOf(type) : []);
   const { byField, rest, touch, reset } = useFormErrors(localError ?? save.error, ["id", "destination_type", "config", ...specs.map((spec) => spec.path)], {
     config: "config:self",
@@ -150,28 +146,20 @@ function DestinationEditor({ row, onDone }: EditorProps<Destination>) {
           touch("id");
           setId(value);
         }} error={byField.id} />
-        <FormField label="Type" required error={byField.destination_type}>
-          <SelectInput
-            label="Type"
-            value={type}
-            onChange={changeType}
-            options={DESTINATION_TYPES.includes(type) ? DESTINATION_TYPES : [...DESTINATION_TYPES, type]}
-          />
-        </FormField>
+        <TypeField value={type} types={DESTINATION_TYPES} onChange={changeType} error={byField.destination_type} />
       </Grid>
-      <SpecFields specs={MAIN} values={values} onChange={set} errors={byField} stored={stored} />
+      <SpecFields specs={NAME_ENABLED} values={values} onChange={set} errors={byField} stored={stored} />
       <SectionTitle title="Configuration" error={byField["config:self"]} />
       <SpecFields specs={configOf(type)} values={values} onChange={set} errors={byField} stored={stored} />
-      <FormField
+      <JsonObjectField
         label="Other options (JSON)"
+        column="config"
+        value={other}
+        onChange={setOther}
+        touch={touch}
         error={byField.config}
         help='headers, body_template, column_mapping, retry_backoff_seconds... (docs/destinations.md); "***" keeps a stored secret'
-      >
-        <Textarea size="sm" fontFamily="mono" rows={3} value={other} onChange={(event) => {
-            touch("config");
-            setOther(event.target.value);
-          }} spellCheck={false} />
-      </FormField>
+      />
     </EditorFrame>
   );
 }
@@ -199,11 +187,7 @@ export function DestinationsPage() {
         { title: "Type", render: (row) => <Badge variant="subtle">{row.destination_type}</Badge> },
         {
           title: "Writes to",
-          render: (row) => (
-            <Text fontFamily="mono" fontSize="xs" maxW="sm" truncate title={target(row)}>
-              {target(row) || "—"}
-            </Text>
-          ),
+          render: (row) => <MonoCell text={target(row)} />,
         },
         { title: "Enabled", render: (row) => <YesNo value={row.enabled} /> },
       ]}

@@ -1,15 +1,10 @@
 import { Badge, Box, Button, Flex, Grid, HStack, Stack, Text } from "@chakra-ui/react";
 import { useState } from "react";
 import type { Connector, Destination, JsonObject, Route, Rule } from "../api/resources";
-import { FieldGroup, FormField, SectionTitle, SelectInput, SpecFields, applyValues, useFormErrors, valuesFrom, type FieldSpec, type Values } from "../components/form";
+import { FieldGroup, FormField, NAME_ENABLED, SectionTitle, SelectInput, SpecFields, applyValues, useFormErrors, valuesFrom, type FieldSpec, type Values } from "../components/form";
 import { EditorFrame, IdField, NameCell, ResourcePage, YesNo, useOptions, useSaveRow, type EditorProps } from "../components/resourcePage";
 
 const PATH = "/routes";
-
-const MAIN: FieldSpec[] = [
-  { path: "name", label: "Name", required: true },
-  { path: "enabled", label: "Enabled", kind: "bool", initial: true },
-];
 
 const MODES = [
   { value: "continue", label: "continue: count failed records and go on" },
@@ -46,12 +41,12 @@ function RouteEditor({ row, onDone }: EditorProps<Route>) {
   ];
   const [id, setId] = useState("");
   const [connectorId, setConnectorId] = useState(row?.connector_id ?? "");
-  const [values, setValues] = useState<Values>(() => ({ ...valuesFrom(row, MAIN), ...valuesFrom(handlingOf(row), handlingSpecs) }));
+  const [values, setValues] = useState<Values>(() => ({ ...valuesFrom(row, NAME_ENABLED), ...valuesFrom(handlingOf(row), handlingSpecs) }));
   const [ruleIds, setRuleIds] = useState<string[]>(() => (row?.rules ?? []).map((r) => r.rule_id));
   const [adding, setAdding] = useState("");
   const [localError, setLocalError] = useState<unknown>(null);
   const save = useSaveRow<Route>(PATH, row?.id ?? null);
-  const specs = [...MAIN, ...handlingSpecs];
+  const specs = [...NAME_ENABLED, ...handlingSpecs];
   const { byField, rest, touch, reset } = useFormErrors(localError ?? save.error, ["id", "connector_id", "error_handling", "rules", ...specs.map((spec) => spec.path)]);
   const set = (path: string, value: string | boolean) => {
     touch(path);
@@ -97,7 +92,7 @@ function RouteEditor({ row, onDone }: EditorProps<Route>) {
             }} options={connectors.map(label)} placeholder="— choose a connector" />
         </FormField>
       </Grid>
-      <SpecFields specs={MAIN} values={values} onChange={set} errors={byField} stored={new Set()} />
+      <SpecFields specs={NAME_ENABLED} values={values} onChange={set} errors={byField} stored={new Set()} />
       <FieldGroup label="Rules, in order" error={byField.rules} help="Rules are tried by priority, then by this order">
         <Stack gap={1} w="full" data-testid="route-rules">
           {ruleIds.length === 0 && <Text color="fg.muted" fontSize="sm">No rule yet: the route matches nothing.</Text>}
