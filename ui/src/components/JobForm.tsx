@@ -1,17 +1,18 @@
 // The job create/edit form (Jobs page: "New job"; Job detail: "Edit").
-import { Flex, Grid, Text } from "@chakra-ui/react";
+import { Grid } from "@chakra-ui/react";
 import { useState } from "react";
 import type { Connector, Destination, JsonObject, Route } from "../api/resources";
 import type { Job } from "../api/types";
 import {
-  CheckboxInput,
   FieldGroup,
+  IdChecks,
   JsonObjectField,
   SpecFields,
   applyValues,
   jsonText,
   leftover,
   parseObject,
+  rowOption,
   useFormErrors,
   valuesFrom,
   type FieldSpec,
@@ -32,10 +33,6 @@ const ACTIONS = [
   { value: "query", label: "query: a database connector's query" },
 ];
 
-function option(row: { id: string; name: string }) {
-  return { value: row.id, label: row.name === row.id ? row.id : `${row.name} (${row.id})` };
-}
-
 /** The fields `action_params` has in the form; the others stay in its JSON editor. */
 const PARAM_PATHS = ["action_params.route_id", "action_params.query", "action_params.destination_ids"];
 
@@ -49,9 +46,9 @@ export function JobForm({ job, onDone }: { job: Job | null; onDone: (saved: Job 
     { path: "name", label: "Name", required: true },
     { path: "job_type", label: "Type", kind: "select", options: JOB_TYPES, initial: "manual", required: true },
     { path: "schedule", label: "Schedule", mono: true, placeholder: "@daily or 0 6 * * *", help: "Scheduled jobs: a cron expression or preset (UTC unless action_params.timezone)" },
-    { path: "connector_id", label: "Connector", kind: "select", options: connectors.map(option), placeholder: "— choose a connector" },
+    { path: "connector_id", label: "Connector", kind: "select", options: connectors.map(rowOption), placeholder: "— choose a connector" },
     { path: "action_type", label: "Action", kind: "select", options: ACTIONS, initial: "sync", required: true },
-    { path: "action_params.route_id", label: "Route (pipeline)", kind: "select", options: routes.map(option), placeholder: "— none" },
+    { path: "action_params.route_id", label: "Route (pipeline)", kind: "select", options: routes.map(rowOption), placeholder: "— none" },
     { path: "action_params.query", label: "Query (query action)", kind: "textarea", mono: true },
     { path: "enabled", label: "Enabled (its DAG exists)", kind: "bool", initial: true },
     { path: "max_retries", label: "Retries", kind: "number", placeholder: "3" },
@@ -99,7 +96,6 @@ export function JobForm({ job, onDone }: { job: Job | null; onDone: (saved: Job 
     }
   };
 
-  const known = new Set(destinations.map((d) => d.id));
   return (
     <EditorFrame title={job ? `Edit job ${job.name}` : "New job"} onSubmit={submit} onCancel={() => onDone(null)} saving={save.isPending} error={rest}>
       <Grid templateColumns={{ base: "1fr", md: "1fr 1fr" }} gap={3}>
@@ -114,20 +110,16 @@ export function JobForm({ job, onDone }: { job: Job | null; onDone: (saved: Job 
         error={byField["action_params.destination_ids"]}
         help="An export sends every record to these; sync and pipeline jobs use their rules' destinations"
       >
-        <Flex gap={4} wrap="wrap" data-testid="job-destinations">
-          {destinations.length === 0 && <Text color="fg.muted">No destination yet.</Text>}
-          {[...destinations.map(option), ...targets.filter((t) => !known.has(t)).map((t) => ({ value: t, label: t }))].map((d) => (
-            <CheckboxInput
-              key={d.value}
-              label={d.label}
-              checked={targets.includes(d.value)}
-              onChange={(on) => {
-                touch("action_params.destination_ids");
-                setTargets((current) => (on ? [...current, d.value] : current.filter((t) => t !== d.value)));
-              }}
-            />
-          ))}
-        </Flex>
+        <IdChecks
+          rows={destinations}
+          selected={targets}
+          onToggle={(destinationId, on) => {
+            touch("action_params.destination_ids");
+            setTargets((current) => (on ? [...current, destinationId] : current.filter((t) => t !== destinationId)));
+          }}
+          empty="No destination yet."
+          testId="job-destinations"
+        />
       </FieldGroup>
       <JsonObjectField
         label="Other action parameters (JSON)"

@@ -1,6 +1,6 @@
 // Forms of the resource pages: fields described by specs (a dotted path of the request body each), secrets that are
 // write-only, a JSON editor for the options without a field, and the API's field errors placed on their fields.
-import { Box, Checkbox, Field, Grid, Input, NativeSelect, Text, Textarea } from "@chakra-ui/react";
+import { Box, Checkbox, Field, Flex, Grid, Input, NativeSelect, Text, Textarea } from "@chakra-ui/react";
 import { useState, type ReactNode } from "react";
 import { ApiError, errorMessage, type FieldError } from "../api/client";
 import { REDACTED, type JsonObject } from "../api/resources";
@@ -350,6 +350,37 @@ export function SelectInput({
       </NativeSelect.Field>
       <NativeSelect.Indicator />
     </NativeSelect.Root>
+  );
+}
+
+/** A stored row as a select or checkbox option: its name, with its id when the two differ. */
+export function rowOption(row: { id: string; name: string }): { value: string; label: string } {
+  return { value: row.id, label: row.name === row.id ? row.id : `${row.name} (${row.id})` };
+}
+
+/** A checkbox per row, checked when its id is selected; a selected id no row has (deleted since) stays listed. */
+export function IdChecks({
+  rows,
+  selected,
+  onToggle,
+  empty,
+  testId,
+}: {
+  rows: readonly { id: string; name: string }[];
+  selected: readonly string[];
+  onToggle: (id: string, on: boolean) => void;
+  empty: string;
+  testId: string;
+}) {
+  const known = new Set(rows.map((row) => row.id));
+  const options = [...rows.map(rowOption), ...selected.filter((id) => !known.has(id)).map((id) => ({ value: id, label: id }))];
+  return (
+    <Flex gap={4} wrap="wrap" data-testid={testId}>
+      {rows.length === 0 && <Text color="fg.muted">{empty}</Text>}
+      {options.map((option) => (
+        <CheckboxInput key={option.value} label={option.label} checked={selected.includes(option.value)} onChange={(on) => onToggle(option.value, on)} />
+      ))}
+    </Flex>
   );
 }
 

@@ -1,7 +1,7 @@
 import { Badge, Box, Button, Flex, Grid, HStack, Stack, Text } from "@chakra-ui/react";
 import { useState } from "react";
 import type { Connector, Destination, JsonObject, Route, Rule } from "../api/resources";
-import { FieldGroup, FormField, NAME_ENABLED, SectionTitle, SelectInput, SpecFields, applyValues, useFormErrors, valuesFrom, type FieldSpec, type Values } from "../components/form";
+import { FieldGroup, FormField, NAME_ENABLED, rowOption, SectionTitle, SelectInput, SpecFields, applyValues, useFormErrors, valuesFrom, type FieldSpec, type Values } from "../components/form";
 import { EditorFrame, IdField, NameCell, ResourcePage, YesNo, useOptions, useSaveRow, type EditorProps } from "../components/resourcePage";
 
 const PATH = "/routes";
@@ -11,10 +11,6 @@ const MODES = [
   { value: "dead_letter", label: "dead_letter: send failed records to a destination" },
   { value: "fail", label: "fail: fail the run" },
 ];
-
-function label(row: { id: string; name: string }): { value: string; label: string } {
-  return { value: row.id, label: row.name === row.id ? row.id : `${row.name} (${row.id})` };
-}
 
 /** `error_handling` as the form edits it: the API also accepts the original names on_error and error_destination_id. */
 function handlingOf(route: Route | null): JsonObject {
@@ -35,8 +31,8 @@ function RouteEditor({ row, onDone }: EditorProps<Route>) {
   const rules = useOptions<Rule>("/rules");
   const handlingSpecs: FieldSpec[] = [
     { path: "error_handling.mode", label: "When a transformation fails", kind: "select", options: MODES, initial: "continue", required: true },
-    { path: "error_handling.dead_letter_destination_id", label: "Dead-letter destination", kind: "select", options: destinations.map(label), help: "Needed in dead_letter mode" },
-    { path: "error_handling.default_destination_id", label: "Destination of unmatched records", kind: "select", options: destinations.map(label), placeholder: "— none: counted as unmatched" },
+    { path: "error_handling.dead_letter_destination_id", label: "Dead-letter destination", kind: "select", options: destinations.map(rowOption), help: "Needed in dead_letter mode" },
+    { path: "error_handling.default_destination_id", label: "Destination of unmatched records", kind: "select", options: destinations.map(rowOption), placeholder: "— none: counted as unmatched" },
     { path: "error_handling.max_failed_records", label: "Fail the run above this many failed records", kind: "number" },
   ];
   const [id, setId] = useState("");
@@ -89,7 +85,7 @@ function RouteEditor({ row, onDone }: EditorProps<Route>) {
           <SelectInput label="Connector" value={connectorId} onChange={(value) => {
               touch("connector_id");
               setConnectorId(value);
-            }} options={connectors.map(label)} placeholder="— choose a connector" />
+            }} options={connectors.map(rowOption)} placeholder="— choose a connector" />
         </FormField>
       </Grid>
       <SpecFields specs={NAME_ENABLED} values={values} onChange={set} errors={byField} stored={new Set()} />
@@ -117,7 +113,7 @@ function RouteEditor({ row, onDone }: EditorProps<Route>) {
           ))}
           <HStack gap={2} mt={1}>
             <Box flex="1" maxW="md">
-              <SelectInput label="Rule to add" value={adding} onChange={setAdding} options={free.map(label)} placeholder="— a rule to add" />
+              <SelectInput label="Rule to add" value={adding} onChange={setAdding} options={free.map(rowOption)} placeholder="— a rule to add" />
             </Box>
             <Button
               size="xs"

@@ -2,8 +2,8 @@ import { Badge, Box, Button, Flex, Grid, HStack, Stack, Text, Textarea } from "@
 import { useRef, useState } from "react";
 import type { Destination, JsonObject, Rule, Transformation } from "../api/resources";
 import {
-  CheckboxInput,
   FieldGroup,
+  IdChecks,
   FormField,
   SelectInput,
   SpecFields,
@@ -250,7 +250,6 @@ function RuleEditor({ row, onDone }: EditorProps<Rule>) {
     }
   };
 
-  const known = new Set(destinations.map((d) => d.id));
   return (
     <EditorFrame title={row ? `Edit rule ${row.name}` : "New rule"} onSubmit={submit} onCancel={() => onDone(null)} saving={save.isPending} error={rest}>
       <Grid templateColumns={{ base: "1fr", md: "1fr 1fr" }} gap={3}>
@@ -264,12 +263,7 @@ function RuleEditor({ row, onDone }: EditorProps<Rule>) {
           setValues((current) => ({ ...current, [path]: value }));
         }} errors={byField} stored={new Set()} />
       <FieldGroup label="Destinations" error={byField.destination_ids} help="A matching record's transformed copy goes to each of them">
-        <Flex gap={4} wrap="wrap" data-testid="rule-destinations">
-          {destinations.length === 0 && <Text color="fg.muted">No destination yet: create one on the Destinations page.</Text>}
-          {[...destinations.map((d) => ({ id: d.id, name: d.name })), ...targets.filter((t) => !known.has(t)).map((t) => ({ id: t, name: t }))].map((d) => (
-            <CheckboxInput key={d.id} label={d.name === d.id ? d.id : `${d.name} (${d.id})`} checked={targets.includes(d.id)} onChange={(on) => toggleTarget(d.id, on)} />
-          ))}
-        </Flex>
+        <IdChecks rows={destinations} selected={targets} onToggle={toggleTarget} empty="No destination yet: create one on the Destinations page." testId="rule-destinations" />
       </FieldGroup>
       <Stack gap={2}>
         <Text fontWeight="semibold" fontSize="sm">
