@@ -137,7 +137,8 @@ class Statements:
         if self.positional and list(compiled.positiontup or ()) != names:
             raise ValueError(f"unexpected parameter order {compiled.positiontup} in the insert of {table!r}")
         self.execute_values_sql: str | None = None
-        self.copy: tuple[str | None, str, tuple[str, ...]] | None = None
+        self.copy: Any = None
+        """psycopg 3's ``COPY ... FROM STDIN`` of a plain insert (a ``psycopg.sql.Composed``), or ``None``."""
         if dialect.name == "postgresql" and dialect.driver == "psycopg2":
             # execute_values sends one multi-row VALUES: its page placeholder takes the place of the row tuple.
             row = "(" + ", ".join(compiled.bindtemplate % {"name": name} for name in names) + ")"
@@ -147,7 +148,12 @@ class Statements:
             # psycopg 3 (a common-sql conn_id's engine) has no execute_values, and its pipelined executemany
             # (one statement per row) is 0.8x psycopg2's multi-row VALUES; a plain insert goes through COPY.
             # (Its executemany is the faster one for upserts.)
-            self.copy = (schema, table, tuple(columns))
+            from psycopg import sql
+
+            target = sql.Identifier(schema, table) if schema else sql.Identifier(table)
+            self.copy = sql.SQL("COPY {} ({}) FROM STDIN").format(
+                target, sql.SQL(", ").join(map(sql.Identifier, columns))
+            )
 
     def run(self, cursor: Any, rows: list[tuple[Any, ...]]) -> None:
         """Insert ``rows`` (tuples in column order) with the driver's batch API."""
@@ -157,14 +163,7 @@ class Statements:
             # No template: psycopg2 builds its own as bytes (a str one is encoded again for every row).
             execute_values(cursor, self.execute_values_sql, rows, page_size=max(1, len(rows)))
         elif self.copy is not None:
-            from psycopg import sql
-
-            schema, table, columns = self.copy
-            target = sql.Identifier(schema, table) if schema else sql.Identifier(table)
-            statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
-                target, sql.SQL(", ").join(map(sql.Identifier, columns))
-            )
-            with cursor.copy(statement) as copy:
+            with cursor.copy(self.copy) as copy:
                 for row in rows:
                     copy.write_row(row)
         elif self.positional:
